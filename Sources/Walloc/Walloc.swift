@@ -1,0 +1,5 @@
+@_exported import WallocTensor
+@_exported import WallocWavelets
+@_exported import WallocNN
+@_exported import WallocIO
+@_exported import WallocModels

@@ -1,0 +1,2 @@
+import Walloc
+print(Threading.count)
