@@ -1,0 +1,255 @@
+import WallocNN
+import WallocTensor
+import WallocWavelets
+
+/// A WaLLoC codec: wavelet packet transform, encoder, entropy bottleneck, decoder, inverse
+/// transform. One type covers the reference's `Codec2D`, `Codec1D` and `LinearCodec2D`.
+///
+/// Signals are `[C, H, W]` / `[C, L]` or batched `[N, C, H, W]` / `[N, C, L]`, values in
+/// [-0.5, 0.5]. Latents are `[latent_dim, h, w]` / `[latent_dim, l]` (batched likewise).
+public struct Codec: Module {
+    /// The encoder variants of the reference.
+    public enum Encoder: Sendable {
+        /// A 1x1 convolution from the wavelet bands to the latent channels (2D).
+        case pointwise2D(Conv2d)
+        /// diffusers' VAE encoder.
+        case vae(VAEEncoder)
+        /// A kernel-1 convolution with padding 1 (so latents are two steps longer than the bands).
+        case pointwise1D(Conv1d)
+        /// diffusers' Oobleck encoder.
+        case oobleck(OobleckEncoder)
+    }
+
+    /// The decoder variants of the reference.
+    public enum Decoder: Sendable {
+        case pointwise2D(Conv2d)
+        case vae(VAEDecoder)
+        case oobleck(OobleckDecoder)
+    }
+
+    public let config: ModelConfig
+    public var encoder: Encoder
+    public var decoder: Decoder
+    /// Codec1D's optional kernel-129 convolution applied after synthesis.
+    public var postFilter: Conv1d?
+    public let quantizer: Quantizer
+
+    /// Builds a codec with freshly initialised parameters (PyTorch's default layer initialisation,
+    /// deterministic for a seed).
+    public init(config: ModelConfig, seed: UInt64 = 0) throws {
+        var initializer = ParameterInitializer(seed: seed)
+        try self.init(config: config, initializer: &initializer)
+    }
+
+    init(config: ModelConfig, initializer: inout ParameterInitializer) throws {
+        try config.validate()
+        self.config = config
+        quantizer = Quantizer(bits: config.latentBits)
+        let bands = config.bandChannels, latent = config.latentDim
+        switch config.type {
+        case .linearCodec2D:
+            encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
+            decoder = .pointwise2D(Conv2d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
+        case .codec2D:
+            if config.lightweightEncode == true {
+                encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
+            } else {
+                encoder = .vae(VAEEncoder(inChannels: bands, outChannels: latent, width: config.Ne!, initializer: &initializer))
+            }
+            decoder = .vae(VAEDecoder(inChannels: latent, outChannels: bands, width: config.Nd!, initializer: &initializer))
+        case .codec1D:
+            if config.lightweightEncode == true {
+                encoder = .pointwise1D(Conv1d(inChannels: bands, outChannels: latent, kernelSize: 1, padding: 1, initializer: &initializer))
+            } else {
+                let m = config.Ne! / latent
+                encoder = .oobleck(OobleckEncoder(hidden: latent, audioChannels: bands, strides: [1, 1], multiples: [m, m],
+                                                  initializer: &initializer))
+            }
+            let m = config.Nd! / latent
+            decoder = .oobleck(OobleckDecoder(channels: latent, inputChannels: latent, audioChannels: bands,
+                                              strides: [1, 1], multiples: [m, m], initializer: &initializer))
+            if config.postFilter == true {
+                postFilter = Conv1d(inChannels: config.channels, outChannels: config.channels, kernelSize: 129, padding: 64,
+                                    initializer: &initializer)
+            }
+        }
+    }
+
+    // MARK: parameters
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        switch encoder {
+        case .pointwise2D(var m): try m.visitParameters(prefix: key(prefix, "encoder.0"), body); encoder = .pointwise2D(m)
+        case .vae(var m): try m.visitParameters(prefix: key(prefix, "encoder.0"), body); encoder = .vae(m)
+        case .pointwise1D(var m): try m.visitParameters(prefix: key(prefix, "encoder.0"), body); encoder = .pointwise1D(m)
+        case .oobleck(var m): try m.visitParameters(prefix: key(prefix, "encoder.0"), body); encoder = .oobleck(m)
+        }
+        switch decoder {
+        case .pointwise2D(var m): try m.visitParameters(prefix: key(prefix, "decoder.1"), body); decoder = .pointwise2D(m)
+        case .vae(var m): try m.visitParameters(prefix: key(prefix, "decoder.1"), body); decoder = .vae(m)
+        case .oobleck(var m): try m.visitParameters(prefix: key(prefix, "decoder.1"), body); decoder = .oobleck(m)
+        }
+        if postFilter != nil { try postFilter!.visitParameters(prefix: key(prefix, "post"), body) }
+    }
+
+    public mutating func parametersDidChange() {
+        switch encoder {
+        case .pointwise2D(var m): m.parametersDidChange(); encoder = .pointwise2D(m)
+        case .vae(var m): m.parametersDidChange(); encoder = .vae(m)
+        case .pointwise1D(var m): m.parametersDidChange(); encoder = .pointwise1D(m)
+        case .oobleck(var m): m.parametersDidChange(); encoder = .oobleck(m)
+        }
+        switch decoder {
+        case .pointwise2D(var m): m.parametersDidChange(); decoder = .pointwise2D(m)
+        case .vae(var m): m.parametersDidChange(); decoder = .vae(m)
+        case .oobleck(var m): m.parametersDidChange(); decoder = .oobleck(m)
+        }
+        postFilter?.parametersDidChange()
+    }
+
+    /// Parameter counts of the encoder, the decoder and the post filter.
+    public var parameterCounts: (encoder: Int, decoder: Int, postFilter: Int) {
+        var e = 0, d = 0, p = 0
+        for (name, t) in namedParameters() {
+            if name.hasPrefix("encoder.") { e += t.count } else if name.hasPrefix("decoder.") { d += t.count } else { p += t.count }
+        }
+        return (e, d, p)
+    }
+
+    // MARK: shapes
+
+    public var modality: Modality { config.modality }
+
+    /// The latent shape (without batch) for a signal of the given spatial size (`[H, W]` or `[L]`).
+    public func latentShape(signalSize: [Int]) -> [Int] {
+        let f = config.downsampling
+        switch modality {
+        case .image: return [config.latentDim] + signalSize.map { $0 / f }
+        case .audio: return [config.latentDim, signalSize[0] / f + 2]
+        }
+    }
+
+    /// The signal size (`[H, W]` or `[L]`) that latents of spatial size `latentSize` decode to.
+    public func signalSize(latentSize: [Int]) -> [Int] {
+        let f = config.downsampling
+        switch modality {
+        case .image: return latentSize.map { $0 * f }
+        case .audio: return [(latentSize[0] - 2) * f]
+        }
+    }
+
+    /// Adds a batch dimension of 1 when `x` has none; returns whether one was added.
+    func batched(_ x: Tensor, rank: Int) -> (Tensor, Bool) {
+        x.rank == rank - 1 ? (x.reshaped([1] + x.shape), true) : (x, false)
+    }
+
+    func unbatched(_ x: Tensor, _ added: Bool) -> Tensor {
+        added ? x.reshaped(Array(x.shape.dropFirst())) : x
+    }
+
+    var spatialRank: Int { modality == .image ? 2 : 1 }
+
+    /// Checks a signal's shape: channel count, rank, and sizes divisible by `2^J`.
+    public func checkSignal(_ x: Tensor) throws {
+        let r = spatialRank + 1
+        guard x.rank == r || (x.rank == r + 1) else {
+            throw WallocError("\(config.type.rawValue) expects a signal of shape \(modality == .image ? "[C, H, W]" : "[C, L]") (optionally with a leading batch dimension), got \(x.shape)")
+        }
+        let c = x.shape[x.rank - r]
+        guard c == config.channels else {
+            throw WallocError("the model takes \(config.channels) channel(s), the signal has \(c)")
+        }
+        let f = config.downsampling
+        for (axis, n) in x.shape.suffix(spatialRank).enumerated() where n <= 0 || n % f != 0 {
+            let name = modality == .audio ? "length" : (axis == 0 ? "height" : "width")
+            throw WallocError("signal \(name) \(n) is not a positive multiple of 2^J = \(f); pad it first")
+        }
+    }
+
+    /// Checks a latent tensor's shape and values.
+    public func checkLatents(_ y: Tensor) throws {
+        let r = spatialRank + 1
+        guard y.rank == r || y.rank == r + 1 else {
+            throw WallocError("\(config.type.rawValue) expects latents of shape \(modality == .image ? "[latent_dim, h, w]" : "[latent_dim, l]") (optionally with a leading batch dimension), got \(y.shape)")
+        }
+        let c = y.shape[y.rank - r]
+        guard c == config.latentDim else {
+            throw WallocError("the model's latents have \(config.latentDim) channels, the tensor has \(c)")
+        }
+        let minimum = modality == .audio ? 3 : 1
+        for n in y.shape.suffix(spatialRank) where n < minimum {
+            throw WallocError("latent size \(n) is too small (at least \(minimum) needed)")
+        }
+        try quantizer.validate(y)
+    }
+
+    // MARK: stages
+
+    /// Wavelet packet analysis: signal -> bands.
+    public func analysis(_ x: Tensor) throws -> Tensor {
+        modality == .image ? try WaveletPacket.analysis2D(x, levels: config.J) : try WaveletPacket.analysis1D(x, levels: config.J)
+    }
+
+    /// Wavelet packet synthesis: bands -> signal (no post filter, no clamp).
+    public func synthesis(_ bands: Tensor) throws -> Tensor {
+        modality == .image ? try WaveletPacket.synthesis2D(bands, levels: config.J) : try WaveletPacket.synthesis1D(bands, levels: config.J)
+    }
+
+    /// Encoder and ToUniform: bands -> real-valued latents (before rounding).
+    public func encodeBands(_ bands: Tensor) -> Tensor {
+        let (x, added) = batched(bands, rank: spatialRank + 2)
+        var y: Tensor
+        switch encoder {
+        case .pointwise2D(let m): y = m(x)
+        case .vae(let m): y = m(x)
+        case .pointwise1D(let m): y = m(x)
+        case .oobleck(let m): y = m(x)
+        }
+        quantizer.toUniform(&y)
+        return unbatched(y, added)
+    }
+
+    /// ToNormal and decoder: latents -> bands.
+    public func decodeBands(_ latents: Tensor) -> Tensor {
+        var (y, added) = batched(latents, rank: spatialRank + 2)
+        quantizer.toNormal(&y)
+        let x: Tensor
+        switch decoder {
+        case .pointwise2D(let m): x = m(y)
+        case .vae(let m): x = m(y)
+        case .oobleck(let m): x = m(y)
+        }
+        return unbatched(x, added)
+    }
+
+    /// Synthesis, post filter (Codec1D) and clamp to [-0.5, 0.5]: bands -> signal.
+    public func reconstruct(bands: Tensor) throws -> Tensor {
+        var x = try synthesis(bands)
+        if let postFilter {
+            let (b, added) = batched(x, rank: 3)
+            x = unbatched(postFilter(b), added)
+        }
+        x.withUnsafeMutableBufferPointer { p in
+            parallelChunks(p.count, minChunk: 1 << 15) { r in
+                VectorMath.map(p.baseAddress! + r.lowerBound, count: r.count) {
+                    $0.clamped(lowerBound: .init(repeating: -0.5), upperBound: .init(repeating: 0.5))
+                }
+            }
+        }
+        return x
+    }
+
+    /// Signal -> integer latents (analysis, encoder, ToUniform, round).
+    public func encode(_ x: Tensor) throws -> Tensor {
+        try checkSignal(x)
+        var y = encodeBands(try analysis(x))
+        quantizer.round(&y)
+        return y
+    }
+
+    /// Integer latents -> signal, as the reference `forward()` in eval mode returns it.
+    public func decode(_ latents: Tensor) throws -> Tensor {
+        try checkLatents(latents)
+        return try reconstruct(bands: decodeBands(latents))
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import WallocIO
+import WallocTensor
+
+/// The kind of signal a model compresses.
+public enum Modality: String, Codable, Sendable {
+    case image, audio
+}
+
+/// A model's constructor arguments, as the reference takes them, plus its `type`.
+///
+/// Stored as `config.json` in a model directory, with the reference's key names
+/// (`channels`, `J`, `Ne`, `Nd`, `latent_dim`, `latent_bits`, `lightweight_encode`, `post_filter`).
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        case codec2D = "Codec2D"
+        case codec1D = "Codec1D"
+        case linearCodec2D = "LinearCodec2D"
+    }
+
+    public var type: Kind
+    public var channels: Int
+    public var J: Int
+    public var Ne: Int?
+    public var Nd: Int?
+    public var latentDim: Int
+    public var latentBits: Int
+    public var lightweightEncode: Bool?
+    public var postFilter: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case type, channels, J, Ne, Nd
+        case latentDim = "latent_dim", latentBits = "latent_bits"
+        case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
+    }
+
+    public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
+                lightweightEncode: Bool? = nil, postFilter: Bool? = nil) {
+        self.type = type; self.channels = channels; self.J = J; self.Ne = Ne; self.Nd = Nd
+        self.latentDim = latentDim; self.latentBits = latentBits
+        self.lightweightEncode = lightweightEncode; self.postFilter = postFilter
+    }
+
+    /// Image models are 2D, audio models 1D.
+    public var modality: Modality { type == .codec1D ? .audio : .image }
+    /// Wavelet bands per input channel: `4^J` (2D) or `2^J` (1D).
+    public var bandsPerChannel: Int { modality == .image ? 1 << (2 * J) : 1 << J }
+    /// Channels entering the encoder: `channels · bandsPerChannel`.
+    public var bandChannels: Int { channels * bandsPerChannel }
+    /// Input values per latent value (ignoring Codec1D's two extra latent steps).
+    public var dimensionalityReduction: Double { Double(bandChannels) / Double(latentDim) }
+    /// Signal samples per latent position along each axis: `2^J`.
+    public var downsampling: Int { 1 << J }
+
+    /// Reads and validates `config.json`.
+    public static func read(_ url: URL) throws -> ModelConfig {
+        let data = try FileIO.read(url)
+        let config: ModelConfig
+        do {
+            config = try JSONDecoder().decode(ModelConfig.self, from: data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw WallocError("\(url.path): missing field '\(key.stringValue)'")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw WallocError("\(url.path): field '\(field)' has the wrong type (\(context.debugDescription))")
+        } catch let DecodingError.dataCorrupted(context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw WallocError("\(url.path): \(field.isEmpty ? "not valid JSON" : "bad value for '\(field)'") (\(context.debugDescription))")
+        } catch {
+            throw WallocError("\(url.path): not a valid model configuration (\(error))")
+        }
+        do {
+            try config.validate()
+        } catch let e as WallocError {
+            throw WallocError("\(url.path): \(e.message)")
+        }
+        return config
+    }
+
+    /// The JSON text of this configuration (sorted keys, indented).
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Checks that the reference could build this model.
+    public func validate() throws {
+        guard channels >= 1 else { throw WallocError("channels must be at least 1, got \(channels)") }
+        guard (0...8).contains(J) else { throw WallocError("J must be in 0...8, got \(J)") }
+        guard latentDim >= 1 else { throw WallocError("latent_dim must be at least 1, got \(latentDim)") }
+        guard (2...16).contains(latentBits) else { throw WallocError("latent_bits must be in 2...16, got \(latentBits)") }
+        switch type {
+        case .linearCodec2D:
+            break
+        case .codec2D:
+            guard let nd = Nd, nd >= 32, nd % 32 == 0 else {
+                throw WallocError("Codec2D needs Nd, a positive multiple of 32 (the decoder's group norms have 32 groups), got \(Nd.map(String.init) ?? "none")")
+            }
+            guard let light = lightweightEncode else { throw WallocError("Codec2D needs lightweight_encode (true or false)") }
+            if !light {
+                guard let ne = Ne, ne >= 32, ne % 32 == 0 else {
+                    throw WallocError("Codec2D with the full encoder needs Ne, a positive multiple of 32, got \(Ne.map(String.init) ?? "none")")
+                }
+            }
+        case .codec1D:
+            guard let nd = Nd, nd / latentDim >= 1 else {
+                throw WallocError("Codec1D needs Nd of at least latent_dim (\(latentDim)), got \(Nd.map(String.init) ?? "none")")
+            }
+            guard let light = lightweightEncode else { throw WallocError("Codec1D needs lightweight_encode (true or false)") }
+            if !light {
+                guard let ne = Ne, ne / latentDim >= 1 else {
+                    throw WallocError("Codec1D with the Oobleck encoder needs Ne of at least latent_dim (\(latentDim)), got \(Ne.map(String.init) ?? "none")")
+                }
+            }
+            guard postFilter != nil else { throw WallocError("Codec1D needs post_filter (true or false)") }
+        }
+    }
+}

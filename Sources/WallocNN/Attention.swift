@@ -1,0 +1,111 @@
+import WallocTensor
+
+/// A fully connected layer, `y = W x + b` with `W` of shape `[out, in]`, applied to the channel
+/// dimension of `[N, in, P]` data.
+public struct Linear: Module {
+    public var weight: Tensor
+    public var bias: Tensor?
+
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, initializer: inout ParameterInitializer) {
+        let bound = 1 / Float(inFeatures).squareRoot()
+        weight = initializer.uniform([outFeatures, inFeatures], bound: bound)
+        self.bias = bias ? initializer.uniform([outFeatures], bound: bound) : nil
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try body(key(prefix, "weight"), &weight)
+        if bias != nil { try body(key(prefix, "bias"), &bias!) }
+    }
+}
+
+/// Single-head self-attention over the spatial positions of `[N, C, H, W]`, as in the mid-block
+/// of diffusers' VAE (`Attention` with `_from_deprecated_attn_block`, heads = 1): group norm,
+/// query/key/value projections, softmax(QᵀK/√C), output projection, residual connection.
+///
+/// Queries are processed in blocks so that memory stays bounded (a block of scores is at most
+/// about 32 MB) for any image size; every product runs in BLAS.
+public struct SpatialSelfAttention: Module {
+    public var groupNorm: GroupNorm
+    public var toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+    /// `[3C, C]` stacked projections with the 1/√C scale folded into the query rows, and biases.
+    private var qkvWeight = Tensor(zeros: [0]), qkvBias = Tensor(zeros: [0])
+
+    public init(channels: Int, groups: Int, eps: Float = 1e-6, initializer: inout ParameterInitializer) {
+        groupNorm = GroupNorm(groups: groups, channels: channels, eps: eps)
+        toQ = Linear(inFeatures: channels, outFeatures: channels, initializer: &initializer)
+        toK = Linear(inFeatures: channels, outFeatures: channels, initializer: &initializer)
+        toV = Linear(inFeatures: channels, outFeatures: channels, initializer: &initializer)
+        toOut = Linear(inFeatures: channels, outFeatures: channels, initializer: &initializer)
+        parametersDidChange()
+    }
+
+    public var channels: Int { groupNorm.channels }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try groupNorm.visitParameters(prefix: key(prefix, "group_norm"), body)
+        try toQ.visitParameters(prefix: key(prefix, "to_q"), body)
+        try toK.visitParameters(prefix: key(prefix, "to_k"), body)
+        try toV.visitParameters(prefix: key(prefix, "to_v"), body)
+        try toOut.visitParameters(prefix: key(prefix, "to_out.0"), body)
+    }
+
+    public mutating func parametersDidChange() {
+        let c = toQ.weight.shape[0]
+        let scale = 1 / Float(c).squareRoot()
+        qkvWeight = Tensor(shape: [3 * c, c], scalars: toQ.weight.scalars.map { $0 * scale } + toK.weight.scalars + toV.weight.scalars)
+        qkvBias = Tensor(shape: [3 * c], scalars: (toQ.bias?.scalars.map { $0 * scale } ?? [Float](repeating: 0, count: c))
+                         + (toK.bias?.scalars ?? [Float](repeating: 0, count: c))
+                         + (toV.bias?.scalars ?? [Float](repeating: 0, count: c)))
+    }
+
+    /// Query rows per block for `positions` keys.
+    static func blockSize(_ positions: Int) -> Int { max(64, min(positions, (8 << 20) / max(1, positions))) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let n = x.shape[0], c = channels, p = x.count / max(1, n * c)
+        let h = groupNorm(x)
+        var qkv = Tensor(zeros: [3 * c * p])
+        var attended = Tensor(zeros: [c * p])
+        let block = SpatialSelfAttention.blockSize(p)
+        var scores = Tensor(zeros: [block * p])
+        var out = Tensor(zeros: x.shape)
+        h.withUnsafeBufferPointer { hb in
+            qkv.withUnsafeMutableBufferPointer { qb in
+                attended.withUnsafeMutableBufferPointer { ab in
+                    scores.withUnsafeMutableBufferPointer { sb in
+                        out.withUnsafeMutableBufferPointer { ob in
+                            let q = qb.baseAddress!, k = q + c * p, v = k + c * p
+                            let s = sb.baseAddress!, att = ab.baseAddress!
+                            for sample in 0..<n {
+                                qkvWeight.withUnsafeBufferPointer { wb in
+                                    BLAS.gemm(m: 3 * c, n: p, k: c, a: wb.baseAddress!, lda: c,
+                                              b: hb.baseAddress! + sample * c * p, ldb: p, c: q, ldc: p)
+                                }
+                                addBias(qkvBias, q, samples: 1, channels: 3 * c, length: p)
+                                var p0 = 0
+                                while p0 < p {
+                                    let rows = min(block, p - p0)
+                                    BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                                    parallelFor(rows) { r in VectorMath.softmaxRow(s + r * p, count: p) }
+                                    BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                    p0 += rows
+                                }
+                                let dst = ob.baseAddress! + sample * c * p
+                                toOut.weight.withUnsafeBufferPointer { wb in
+                                    BLAS.gemm(m: c, n: p, k: c, a: wb.baseAddress!, lda: c, b: att, ldb: p, c: dst, ldc: p)
+                                }
+                            }
+                            addBias(toOut.bias, ob.baseAddress!, samples: n, channels: c, length: p)
+                            x.withUnsafeBufferPointer { xb in
+                                parallelChunks(x.count, minChunk: 1 << 14) { r in
+                                    VectorMath.add(xb.baseAddress! + r.lowerBound, into: ob.baseAddress! + r.lowerBound, count: r.count)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

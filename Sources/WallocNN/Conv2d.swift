@@ -1,0 +1,120 @@
+import WallocTensor
+
+/// 2D convolution (stride 1, zero padding, optional dilation) on `[N, C, H, W]` tensors,
+/// weights `[out, in, kh, kw]` as in PyTorch.
+///
+/// Computed as `kh·kw` shifted GEMMs over a zero-padded copy of the input: for kernel offset
+/// `(ky, kx)` the input matrix is the padded image viewed at offset `ky·d·Wp + kx·d` with row stride
+/// `Hp·Wp`, and the products accumulate into a "wide" output with `Wp` columns per row, of which
+/// the last `d·(kw−1)` are discarded. No im2col buffer; every multiply runs inside BLAS.
+public struct Conv2d: Module {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public let padding: (h: Int, w: Int)
+    public let dilation: Int
+    /// Weights reordered to `[kh·kw, out, in]`, one GEMM-ready matrix per kernel offset.
+    public private(set) var packed: Tensor
+
+    public var outChannels: Int { weight.shape[0] }
+    public var inChannels: Int { weight.shape[1] }
+    public var kernel: (h: Int, w: Int) { (weight.shape[2], weight.shape[3]) }
+
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int = 0, dilation: Int = 1,
+                bias: Bool = true, initializer: inout ParameterInitializer) {
+        let fanIn = Float(inChannels * kernelSize * kernelSize)
+        let bound = 1 / fanIn.squareRoot()
+        weight = initializer.uniform([outChannels, inChannels, kernelSize, kernelSize], bound: bound)
+        self.bias = bias ? initializer.uniform([outChannels], bound: bound) : nil
+        self.padding = (padding, padding)
+        self.dilation = dilation
+        packed = Tensor(zeros: [0])
+        parametersDidChange()
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try body(key(prefix, "weight"), &weight)
+        if bias != nil { try body(key(prefix, "bias"), &bias!) }
+    }
+
+    public mutating func parametersDidChange() {
+        let co = weight.shape[0], ci = weight.shape[1], kk = weight.shape[2] * weight.shape[3]
+        var p = Tensor(zeros: [kk, co, ci])
+        for o in 0..<co {
+            for i in 0..<ci {
+                for k in 0..<kk { p.scalars[(k * co + o) * ci + i] = weight.scalars[(o * ci + i) * kk + k] }
+            }
+        }
+        packed = p
+    }
+
+    /// Output spatial size for an input of `h x w`.
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        (h + 2 * padding.h - dilation * (kernel.h - 1), w + 2 * padding.w - dilation * (kernel.w - 1))
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(x.shape)")
+        let n = x.shape[0], ci = inChannels, h = x.shape[2], w = x.shape[3], co = outChannels
+        let (kh, kw) = kernel, d = dilation
+        let (ho, wo) = outputSize(h, w)
+        precondition(ho > 0 && wo > 0, "Conv2d input \(h)x\(w) too small")
+        var out = Tensor(zeros: [n, co, ho, wo])
+        if kh == 1 && kw == 1 && padding.h == 0 && padding.w == 0 {
+            // Pointwise: one GEMM per sample.
+            x.withUnsafeBufferPointer { xb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    packed.withUnsafeBufferPointer { wb in
+                        for s in 0..<n {
+                            BLAS.gemm(m: co, n: h * w, k: ci, a: wb.baseAddress!, lda: ci,
+                                      b: xb.baseAddress! + s * ci * h * w, ldb: h * w,
+                                      c: ob.baseAddress! + s * co * h * w, ldc: h * w)
+                        }
+                    }
+                    addBias(bias, ob.baseAddress!, samples: n, channels: co, length: h * w)
+                }
+            }
+            return out
+        }
+        let hp = h + 2 * padding.h, wp = w + 2 * padding.w
+        let slack = d * (kw - 1)
+        var padded = Tensor(zeros: [ci * hp * wp + slack])
+        var wide = Tensor(zeros: [co * ho * wp])
+        x.withUnsafeBufferPointer { xb in
+            padded.withUnsafeMutableBufferPointer { pb in
+                wide.withUnsafeMutableBufferPointer { wb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        packed.withUnsafeBufferPointer { kb in
+                            let pad = pb.baseAddress!, wideP = wb.baseAddress!, outP = ob.baseAddress!
+                            for s in 0..<n {
+                                let src = xb.baseAddress! + s * ci * h * w
+                                parallelFor(ci) { c in
+                                    for y in 0..<h {
+                                        (pad + c * hp * wp + (y + padding.h) * wp + padding.w)
+                                            .update(from: src + (c * h + y) * w, count: w)
+                                    }
+                                }
+                                for ky in 0..<kh {
+                                    for kx in 0..<kw {
+                                        BLAS.gemm(m: co, n: ho * wp, k: ci,
+                                                  a: kb.baseAddress! + (ky * kw + kx) * co * ci, lda: ci,
+                                                  b: pad + ky * d * wp + kx * d, ldb: hp * wp,
+                                                  beta: (ky == 0 && kx == 0) ? 0 : 1,
+                                                  c: wideP, ldc: ho * wp)
+                                    }
+                                }
+                                let dst = outP + s * co * ho * wo
+                                parallelFor(co) { o in
+                                    for y in 0..<ho {
+                                        (dst + (o * ho + y) * wo).update(from: wideP + (o * ho + y) * wp, count: wo)
+                                    }
+                                }
+                            }
+                            addBias(bias, outP, samples: n, channels: co, length: ho * wo)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
