@@ -231,9 +231,7 @@ public struct Codec: Module {
         }
         x.withUnsafeMutableBufferPointer { p in
             parallelChunks(p.count, minChunk: 1 << 15) { r in
-                VectorMath.map(p.baseAddress! + r.lowerBound, count: r.count) {
-                    $0.clamped(lowerBound: .init(repeating: -0.5), upperBound: .init(repeating: 0.5))
-                }
+                VectorMath.map(p.baseAddress! + r.lowerBound, count: r.count) { VectorMath.clamp($0, -0.5, 0.5) }
             }
         }
         return x

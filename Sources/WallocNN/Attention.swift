@@ -64,11 +64,12 @@ public struct SpatialSelfAttention: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let n = x.shape[0], c = channels, p = x.count / max(1, n * c)
         let h = groupNorm(x)
-        var qkv = Tensor(zeros: [3 * c * p])
-        var attended = Tensor(zeros: [c * p])
+        var qkv = Tensor(uninitialized: [3 * c * p])
+        var attended = Tensor(uninitialized: [c * p])
         let block = SpatialSelfAttention.blockSize(p)
-        var scores = Tensor(zeros: [block * p])
-        var out = Tensor(zeros: x.shape)
+        var scores = Tensor(uninitialized: [block * p])
+        var sums = [Float](repeating: 0, count: block)
+        var out = Tensor(uninitialized: x.shape)
         h.withUnsafeBufferPointer { hb in
             qkv.withUnsafeMutableBufferPointer { qb in
                 attended.withUnsafeMutableBufferPointer { ab in
@@ -78,21 +79,28 @@ public struct SpatialSelfAttention: Module {
                             let s = sb.baseAddress!, att = ab.baseAddress!
                             for sample in 0..<n {
                                 qkvWeight.withUnsafeBufferPointer { wb in
-                                    BLAS.gemm(m: 3 * c, n: p, k: c, a: wb.baseAddress!, lda: c,
+                                    BLAS.parallelGemm(m: 3 * c, n: p, k: c, a: wb.baseAddress!, lda: c,
                                               b: hb.baseAddress! + sample * c * p, ldb: p, c: q, ldc: p)
                                 }
                                 addBias(qkvBias, q, samples: 1, channels: 3 * c, length: p)
                                 var p0 = 0
                                 while p0 < p {
                                     let rows = min(block, p - p0)
-                                    BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
-                                    parallelFor(rows) { r in VectorMath.softmaxRow(s + r * p, count: p) }
-                                    BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                    BLAS.parallelGemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                                    sums.withUnsafeMutableBufferPointer { sum in
+                                        parallelFor(rows) { r in sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
+                                        BLAS.parallelGemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                        // softmax normalisation, applied to the C x rows result instead of the rows x P scores
+                                        parallelFor(c) { ch in
+                                            let o = att + ch * p + p0
+                                            for r in 0..<rows { o[r] *= sum[r] }
+                                        }
+                                    }
                                     p0 += rows
                                 }
                                 let dst = ob.baseAddress! + sample * c * p
                                 toOut.weight.withUnsafeBufferPointer { wb in
-                                    BLAS.gemm(m: c, n: p, k: c, a: wb.baseAddress!, lda: c, b: att, ldb: p, c: dst, ldc: p)
+                                    BLAS.parallelGemm(m: c, n: p, k: c, a: wb.baseAddress!, lda: c, b: att, ldb: p, c: dst, ldc: p)
                                 }
                             }
                             addBias(toOut.bias, ob.baseAddress!, samples: n, channels: c, length: p)

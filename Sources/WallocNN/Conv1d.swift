@@ -88,9 +88,9 @@ public struct Conv1d: Module {
         let n = x.shape[0], ci = inChannels, l = x.shape[2], co = outChannels, k = kernelSize, d = dilation
         let lo = outputLength(l), lp = l + 2 * padding
         precondition(lo > 0, "Conv1d input length \(l) too short")
-        var out = Tensor(zeros: [n, co, lo])
+        var out = Tensor(uninitialized: [n, co, lo])
         var padded = Tensor(zeros: [ci * lp])
-        var cols = Tensor(zeros: stride == 1 ? [0] : [ci * k * lo])
+        var cols = Tensor(uninitialized: stride == 1 ? [0] : [ci * k * lo])
         x.withUnsafeBufferPointer { xb in
             padded.withUnsafeMutableBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { ob in
@@ -102,7 +102,7 @@ public struct Conv1d: Module {
                         if stride == 1 {
                             packed.withUnsafeBufferPointer { kb in
                                 for j in 0..<k {
-                                    BLAS.gemm(m: co, n: lo, k: ci, a: kb.baseAddress! + j * co * ci, lda: ci,
+                                    BLAS.parallelGemm(m: co, n: lo, k: ci, a: kb.baseAddress! + j * co * ci, lda: ci,
                                               b: pad + j * d, ldb: lp, beta: j == 0 ? 0 : 1, c: dst, ldc: lo)
                                 }
                             }
@@ -114,7 +114,7 @@ public struct Conv1d: Module {
                                     for t in 0..<lo { colP[r * lo + t] = pad[c * lp + t * stride + j * d] }
                                 }
                                 weight.withUnsafeBufferPointer { wb in
-                                    BLAS.gemm(m: co, n: lo, k: ci * k, a: wb.baseAddress!, lda: ci * k,
+                                    BLAS.parallelGemm(m: co, n: lo, k: ci * k, a: wb.baseAddress!, lda: ci * k,
                                               b: colP, ldb: lo, c: dst, ldc: lo)
                                 }
                             }
@@ -179,7 +179,7 @@ public struct ConvTranspose1d: Module {
                     weight.withUnsafeBufferPointer { wb in
                         let colP = cb.baseAddress!
                         for s in 0..<n {
-                            BLAS.gemm(transA: true, m: co * k, n: l, k: ci, a: wb.baseAddress!, lda: co * k,
+                            BLAS.parallelGemm(transA: true, m: co * k, n: l, k: ci, a: wb.baseAddress!, lda: co * k,
                                       b: xb.baseAddress! + s * ci * l, ldb: l, c: colP, ldc: l)
                             let dst = ob.baseAddress! + s * co * lo
                             parallelFor(co) { o in

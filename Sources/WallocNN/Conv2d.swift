@@ -58,7 +58,7 @@ public struct Conv2d: Module {
         let (kh, kw) = kernel, d = dilation
         let (ho, wo) = outputSize(h, w)
         precondition(ho > 0 && wo > 0, "Conv2d input \(h)x\(w) too small")
-        var out = Tensor(zeros: [n, co, ho, wo])
+        var out = Tensor(uninitialized: [n, co, ho, wo])
         if kh == 1 && kw == 1 && padding.h == 0 && padding.w == 0 {
             // Pointwise: one GEMM per sample.
             x.withUnsafeBufferPointer { xb in
@@ -78,7 +78,7 @@ public struct Conv2d: Module {
         let hp = h + 2 * padding.h, wp = w + 2 * padding.w
         let slack = d * (kw - 1)
         var padded = Tensor(zeros: [ci * hp * wp + slack])
-        var wide = Tensor(zeros: [co * ho * wp])
+        var wide = Tensor(uninitialized: [co * ho * wp])
         x.withUnsafeBufferPointer { xb in
             padded.withUnsafeMutableBufferPointer { pb in
                 wide.withUnsafeMutableBufferPointer { wb in

@@ -20,6 +20,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = singleThreaded
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m {
@@ -38,9 +39,51 @@ public enum BLAS {
     }
 
     /// Sets the number of threads the BLAS library uses (no-op where the library decides itself).
+    /// Walloc keeps BLAS single-threaded and parallelises with `parallelGemm` instead, so one
+    /// thread pool serves both GEMMs and element-wise kernels.
     public static func setThreads(_ count: Int) {
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(max(1, count)))
         #endif
     }
+
+    /// `gemm` split over `Threading.count` workers, each running a single-threaded BLAS call on
+    /// a block of columns (or of rows, when there are more rows than columns) of `C`.
+    public static func parallelGemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let workers = Threading.count
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        if workers == 1 || flops < 4e6 {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if n >= m {
+            let chunk = ((n + workers - 1) / workers + 15) / 16 * 16
+            let pieces = (n + chunk - 1) / chunk
+            parallelFor(pieces) { p in
+                let j = p * chunk, w = min(chunk, n - j)
+                gemm(transA: transA, transB: transB, m: m, n: w, k: k, alpha: alpha, a: a, lda: lda,
+                     b: transB ? b + j * ldb : b + j, ldb: ldb, beta: beta, c: c + j, ldc: ldc)
+            }
+        } else {
+            let chunk = ((m + workers - 1) / workers + 15) / 16 * 16
+            let pieces = (m + chunk - 1) / chunk
+            parallelFor(pieces) { p in
+                let i = p * chunk, h = min(chunk, m - i)
+                gemm(transA: transA, transB: transB, m: h, n: n, k: k, alpha: alpha, a: transA ? a + i : a + i * lda,
+                     lda: lda, b: b, ldb: ldb, beta: beta, c: c + i * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// Puts BLAS in single-threaded mode once (Walloc supplies the parallelism).
+    @usableFromInline static let singleThreaded: Void = setThreads(1)
 }

@@ -14,10 +14,9 @@ public enum Threading {
     /// The machine's active processor count.
     public static var defaultCount: Int { max(1, systemProcessorCount()) }
 
-    /// Sets the thread count for Walloc's own kernels and for BLAS.
+    /// Sets the thread count for Walloc's kernels (BLAS runs single-threaded inside them).
     public static func setCount(_ n: Int) {
         current.store(max(1, n), ordering: .relaxed)
-        BLAS.setThreads(max(1, n))
     }
 }
 

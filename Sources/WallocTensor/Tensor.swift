@@ -28,6 +28,13 @@ public struct Tensor: Sendable, Equatable {
         self.init(repeating: 0, shape: shape)
     }
 
+    /// A tensor whose contents are unspecified, for outputs a kernel overwrites entirely.
+    public init(uninitialized shape: [Int]) {
+        let n = Tensor.count(of: shape)
+        self.shape = shape
+        self.scalars = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+    }
+
     /// A tensor whose storage is filled by `body`, which must write every element.
     public init(uninitializedShape shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         let n = Tensor.count(of: shape)

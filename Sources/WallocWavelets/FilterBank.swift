@@ -22,7 +22,7 @@ enum FilterBank {
     static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     /// Scratch floats `analyzeRow` / `synthesizeRow` need for an output range of `count`.
-    static func scratchCount(_ count: Int) -> Int { 2 * (count + 4) }
+    static func scratchCount(_ count: Int) -> Int { 4 * (count + 4) }
 
     // MARK: contiguous axis
 
@@ -51,15 +51,16 @@ enum FilterBank {
         while m + 16 <= count {
             let e0 = load(e + m), e1 = load(e + m + 1), e2 = load(e + m + 2), e3 = load(e + m + 3), e4 = load(e + m + 4)
             let o0 = load(o + m), o1 = load(o + m + 1), o2 = load(o + m + 2), o3 = load(o + m + 3), o4 = load(o + m + 4)
-            var l = a0 * e0 + a1 * o0
-            l += a2 * e1 + a3 * o1
-            l += a4 * e2 + a5 * o2
-            l += a6 * e3 + a7 * o3
-            l += a8 * e4 + a9 * o4
-            var h = b2 * e1 + b3 * o1
-            h += b4 * e2 + b5 * o2
-            h += b6 * e3 + b7 * o3
-            h += b8 * e4
+            var l = V(repeating: a0) * e0
+            l = l.addingProduct(V(repeating: a1), o0); l = l.addingProduct(V(repeating: a2), e1)
+            l = l.addingProduct(V(repeating: a3), o1); l = l.addingProduct(V(repeating: a4), e2)
+            l = l.addingProduct(V(repeating: a5), o2); l = l.addingProduct(V(repeating: a6), e3)
+            l = l.addingProduct(V(repeating: a7), o3); l = l.addingProduct(V(repeating: a8), e4)
+            l = l.addingProduct(V(repeating: a9), o4)
+            var h = V(repeating: b2) * e1
+            h = h.addingProduct(V(repeating: b3), o1); h = h.addingProduct(V(repeating: b4), e2)
+            h = h.addingProduct(V(repeating: b5), o2); h = h.addingProduct(V(repeating: b6), e3)
+            h = h.addingProduct(V(repeating: b7), o3); h = h.addingProduct(V(repeating: b8), e4)
             store(l, lo + m)
             store(h, hi + m)
             m += 16
@@ -77,54 +78,51 @@ enum FilterBank {
 
     /// Synthesis of one row of length `2 * n2` from `lo` and `hi` (length `n2` each), for output
     /// pairs `p` in `range` (subset of `0..<n2`): writes `y[2p]` and `y[2p + 1]`.
+    ///
+    /// With `l[i] = lo[p0 + i − 2]` (periodic), `y[2p + r] = Σ_s g0[8 + r − 2s]·l[p + s] + g1[…]·h[p + s]`.
+    /// Inputs are duplicated (`ld[j] = l[j / 2]`), so output `n = 2p + r` reads `ld[n + 2s]`: a
+    /// contiguous vector loop whose coefficient vectors alternate between the two parities.
     static func synthesizeRow(
         lo: UnsafePointer<Float>, hi: UnsafePointer<Float>, n2: Int, range: Range<Int>,
         y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let count = range.count
-        let l = scratch, h = scratch + count + 4
-        // l[i] = lo[p0 + i - 2], periodic.
+        let span = 2 * (count + 4)
+        let ld = scratch, hd = scratch + span
         for i in 0..<(count + 4) {
             let k = range.lowerBound + i - 2
             let j = (k >= 0 && k < n2) ? k : wrap(k, n2)
-            l[i] = lo[j]; h[i] = hi[j]
+            let a = lo[j], b = hi[j]
+            ld[2 * i] = a; ld[2 * i + 1] = a
+            hd[2 * i] = b; hd[2 * i + 1] = b
         }
         let g0 = Bior44.g0, g1 = Bior44.g1
-        // even[p] = Σ_s g0[8-2s] l[p+s] + g1[8-2s] h[p+s];  odd[p] uses taps 9-2s.
-        let c8 = g0[8], c6 = g0[6], c4 = g0[4], c2 = g0[2], c0 = g0[0]
-        let c9 = g0[9], c7 = g0[7], c5 = g0[5], c3 = g0[3], c1 = g0[1]
-        let d8 = g1[8], d6 = g1[6], d4 = g1[4], d2 = g1[2], d0 = g1[0]
-        let d9 = g1[9], d7 = g1[7], d5 = g1[5], d3 = g1[3], d1 = g1[1]
-        let y = y + 2 * range.lowerBound
-        var p = 0
-        while p + 16 <= count {
-            let l0 = load(l + p), l1 = load(l + p + 1), l2 = load(l + p + 2), l3 = load(l + p + 3), l4 = load(l + p + 4)
-            let h0 = load(h + p), h1 = load(h + p + 1), h2 = load(h + p + 2), h3 = load(h + p + 3), h4 = load(h + p + 4)
-            var ev = c8 * l0 + d8 * h0
-            ev += c6 * l1 + d6 * h1
-            ev += c4 * l2 + d4 * h2
-            ev += c2 * l3 + d2 * h3
-            ev += c0 * l4 + d0 * h4
-            var od = c9 * l0 + d9 * h0
-            od += c7 * l1 + d7 * h1
-            od += c5 * l2 + d5 * h2
-            od += c3 * l3 + d3 * h3
-            od += c1 * l4 + d1 * h4
-            let out = y + 2 * p
-            for k in 0..<16 {
-                out[2 * k] = ev[k]
-                out[2 * k + 1] = od[k]
-            }
-            p += 16
+        func alternating(_ f: [Float], _ s: Int) -> V {
+            var v = V(repeating: f[8 - 2 * s])
+            for lane in stride(from: 1, to: 16, by: 2) { v[lane] = f[9 - 2 * s] }
+            return v
         }
-        while p < count {
-            var ev: Float = 0, od: Float = 0
-            for s in 0..<5 {
-                ev += g0[8 - 2 * s] * l[p + s] + g1[8 - 2 * s] * h[p + s]
-                od += g0[9 - 2 * s] * l[p + s] + g1[9 - 2 * s] * h[p + s]
-            }
-            y[2 * p] = ev; y[2 * p + 1] = od
-            p += 1
+        let c0 = alternating(g0, 0), c1 = alternating(g0, 1), c2 = alternating(g0, 2), c3 = alternating(g0, 3), c4 = alternating(g0, 4)
+        let d0 = alternating(g1, 0), d1 = alternating(g1, 1), d2 = alternating(g1, 2), d3 = alternating(g1, 3), d4 = alternating(g1, 4)
+        let y = y + 2 * range.lowerBound
+        let total = 2 * count
+        var n = 0
+        while n + 16 <= total {
+            var acc = c0 * load(ld + n)
+            acc = acc.addingProduct(d0, load(hd + n))
+            acc = acc.addingProduct(c1, load(ld + n + 2)); acc = acc.addingProduct(d1, load(hd + n + 2))
+            acc = acc.addingProduct(c2, load(ld + n + 4)); acc = acc.addingProduct(d2, load(hd + n + 4))
+            acc = acc.addingProduct(c3, load(ld + n + 6)); acc = acc.addingProduct(d3, load(hd + n + 6))
+            acc = acc.addingProduct(c4, load(ld + n + 8)); acc = acc.addingProduct(d4, load(hd + n + 8))
+            store(acc, y + n)
+            n += 16
+        }
+        while n < total {
+            let r = n & 1
+            var acc: Float = 0
+            for s in 0..<5 { acc += g0[8 + r - 2 * s] * ld[n + 2 * s] + g1[8 + r - 2 * s] * hd[n + 2 * s] }
+            y[n] = acc
+            n += 1
         }
     }
 

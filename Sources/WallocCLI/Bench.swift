@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Walloc
+
+/// Timing with warm-up runs and the median of repetitions.
+struct Stopwatch {
+    static func measure(warmup: Int, repetitions: Int, _ body: () throws -> Void) rethrows -> [Double] {
+        for _ in 0..<warmup { try body() }
+        var times = [Double]()
+        for _ in 0..<repetitions {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times
+    }
+
+    static func median(_ t: [Double]) -> Double {
+        let s = t.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the wavelet transform, encoding and decoding of an image-sized input.",
+        discussion: """
+        Builds Codec2D(J=3, latent_dim=12, lightweight encoder) models with seeded random weights for \
+        each --nd (or loads --model), and reports the median wall time of each stage over \
+        --repeat runs after --warmup runs. --json prints machine-readable results.
+        """
+    )
+
+    @Option(help: "Image size WIDTHxHEIGHT.") var size: String = "768x512"
+    @Option(help: "Decoder widths to time, comma-separated (ignored with --model).") var nd: String = "128,768"
+    @Option(help: "Time this model directory instead of random Codec2D models.") var model: String?
+    @Option(help: "Time this .npy signal instead of a random image.") var input: String?
+    @Option(help: "Untimed runs before measuring.") var warmup: Int = 1
+    @Option(help: "Timed runs (the median is reported).") var `repeat`: Int = 5
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
+        var codecs = [(String, Codec)]()
+        if let model {
+            codecs.append((model, try Codec.load(from: URL(fileURLWithPath: model))))
+        } else {
+            for w in nd.split(separator: ",") {
+                guard let v = Int(w.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad --nd value '\(w)'") }
+                let config = ModelConfig(type: .codec2D, channels: 3, J: 3, Nd: v, latentDim: 12, latentBits: 8, lightweightEncode: true)
+                codecs.append(("Codec2D J=3 latent_dim=12 Nd=\(v)", try Codec(config: config, seed: 1)))
+            }
+        }
+        var rows = [[String: Any]]()
+        for (name, codec) in codecs {
+            let x: Tensor
+            if let input {
+                x = try NPY.read(URL(fileURLWithPath: input))
+            } else {
+                let parts = size.split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+                var rng = ParameterInitializer(seed: 7)
+                x = rng.uniform([codec.config.channels, parts[1], parts[0]], bound: 0.5)
+            }
+            try codec.checkSignal(x)
+            let latents = try codec.encode(x)
+            let wpt = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.analysis(x) }
+            let enc = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.encode(x) }
+            let dec = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.decode(latents) }
+            let row: [String: Any] = [
+                "model": name, "shape": x.shape, "threads": Threading.count,
+                "wpt_s": Stopwatch.median(wpt), "encode_s": Stopwatch.median(enc), "decode_s": Stopwatch.median(dec),
+            ]
+            rows.append(row)
+            if !json {
+                print(String(format: "%@  %@  threads=%d  wpt %.2f ms  encode %.2f ms  decode %.1f ms",
+                             name, "\(x.shape)", Threading.count, Stopwatch.median(wpt) * 1e3,
+                             Stopwatch.median(enc) * 1e3, Stopwatch.median(dec) * 1e3))
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

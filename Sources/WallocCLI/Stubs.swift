@@ -1,0 +1,4 @@
+import ArgumentParser
+struct Latents: ParsableCommand {}
+struct Reconstruct: ParsableCommand {}
+struct Info: ParsableCommand {}

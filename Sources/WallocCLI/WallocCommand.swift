@@ -1,0 +1,25 @@
+import ArgumentParser
+import Walloc
+
+@main
+struct WallocCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "walloc",
+        abstract: "WaLLoC: wavelet learned lossy compression, in Swift.",
+        version: "0.1.0",
+        subcommands: [Latents.self, Reconstruct.self, Info.self, Bench.self]
+    )
+}
+
+/// Options every command that computes shares.
+struct ComputeOptions: ParsableArguments {
+    @Option(name: .long, help: "Threads to use (default: all cores).")
+    var threads: Int?
+
+    func apply() throws {
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            Threading.setCount(threads)
+        }
+    }
+}

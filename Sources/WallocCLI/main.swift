@@ -1,2 +1,0 @@
-import Walloc
-print(Threading.count)
