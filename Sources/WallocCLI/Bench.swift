@@ -37,12 +37,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Time this .npy signal instead of a random image.") var input: String?
     @Option(help: "Untimed runs before measuring.") var warmup: Int = 1
     @Option(help: "Timed runs (the median is reported).") var `repeat`: Int = 5
+    @Option(help: "Instead, time an n x n x n sgemm (single BLAS call and split over --threads).") var gemm: Int?
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try compute.apply()
         guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
+        if let gemm { return try timeGemm(gemm) }
         var codecs = [(String, Codec)]()
         if let model {
             codecs.append((model, try Codec.load(from: URL(fileURLWithPath: model))))
@@ -83,6 +85,27 @@ struct Bench: ParsableCommand {
         if json {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    func timeGemm(_ n: Int) throws {
+        var rng = ParameterInitializer(seed: 3)
+        let a = rng.uniform([n, n], bound: 1), b = rng.uniform([n, n], bound: 1)
+        var c = Tensor(zeros: [n, n])
+        let flops = 2 * Double(n) * Double(n) * Double(n)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    let one = Stopwatch.measure(warmup: warmup, repetitions: self.repeat) {
+                        BLAS.gemm(m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    }
+                    let split = Stopwatch.measure(warmup: warmup, repetitions: self.repeat) {
+                        BLAS.parallelGemm(m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    }
+                    print(String(format: "sgemm n=%d: one thread %.1f GFLOP/s, split over %d threads %.1f GFLOP/s",
+                                 n, flops / Stopwatch.median(one) / 1e9, Threading.count, flops / Stopwatch.median(split) / 1e9))
+                }
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ struct ComputeOptions: ParsableArguments {
     var threads: Int?
 
     func apply() throws {
+        Allocator.retainFreedMemory()
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Threading.setCount(threads)

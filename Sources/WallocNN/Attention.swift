@@ -58,8 +58,9 @@ public struct SpatialSelfAttention: Module {
                          + (toV.bias?.scalars ?? [Float](repeating: 0, count: c)))
     }
 
-    /// Query rows per block for `positions` keys.
-    static func blockSize(_ positions: Int) -> Int { max(64, min(positions, (8 << 20) / max(1, positions))) }
+    /// Query rows per block: each block's scores (`rows x positions`) stay in one core's cache
+    /// while a worker computes them, exponentiates them and multiplies them into the values.
+    static func blockSize(_ positions: Int) -> Int { max(16, min(positions, 128)) }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let n = x.shape[0], c = channels, p = x.count / max(1, n * c)
@@ -67,36 +68,34 @@ public struct SpatialSelfAttention: Module {
         var qkv = Tensor(uninitialized: [3 * c * p])
         var attended = Tensor(uninitialized: [c * p])
         let block = SpatialSelfAttention.blockSize(p)
-        var scores = Tensor(uninitialized: [block * p])
-        var sums = [Float](repeating: 0, count: block)
+        let blocks = (p + block - 1) / block
         var out = Tensor(uninitialized: x.shape)
         h.withUnsafeBufferPointer { hb in
             qkv.withUnsafeMutableBufferPointer { qb in
                 attended.withUnsafeMutableBufferPointer { ab in
-                    scores.withUnsafeMutableBufferPointer { sb in
                         out.withUnsafeMutableBufferPointer { ob in
                             let q = qb.baseAddress!, k = q + c * p, v = k + c * p
-                            let s = sb.baseAddress!, att = ab.baseAddress!
+                            let att = ab.baseAddress!
                             for sample in 0..<n {
                                 qkvWeight.withUnsafeBufferPointer { wb in
                                     BLAS.parallelGemm(m: 3 * c, n: p, k: c, a: wb.baseAddress!, lda: c,
                                               b: hb.baseAddress! + sample * c * p, ldb: p, c: q, ldc: p)
                                 }
                                 addBias(qkvBias, q, samples: 1, channels: 3 * c, length: p)
-                                var p0 = 0
-                                while p0 < p {
-                                    let rows = min(block, p - p0)
-                                    BLAS.parallelGemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
-                                    sums.withUnsafeMutableBufferPointer { sum in
-                                        parallelFor(rows) { r in sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
-                                        BLAS.parallelGemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                // Flash-style: one block of queries per task, single-threaded GEMMs.
+                                parallelFor(blocks) { b in
+                                    let p0 = b * block, rows = min(block, p - p0)
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * p + rows) { buf in
+                                        let s = buf.baseAddress!, sum = s + rows * p
+                                        BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                                        for r in 0..<rows { sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
+                                        BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
                                         // softmax normalisation, applied to the C x rows result instead of the rows x P scores
-                                        parallelFor(c) { ch in
+                                        for ch in 0..<c {
                                             let o = att + ch * p + p0
                                             for r in 0..<rows { o[r] *= sum[r] }
                                         }
                                     }
-                                    p0 += rows
                                 }
                                 let dst = ob.baseAddress! + sample * c * p
                                 toOut.weight.withUnsafeBufferPointer { wb in
@@ -110,7 +109,6 @@ public struct SpatialSelfAttention: Module {
                                 }
                             }
                         }
-                    }
                 }
             }
         }

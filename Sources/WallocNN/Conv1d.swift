@@ -101,9 +101,14 @@ public struct Conv1d: Module {
                         parallelFor(ci) { c in (pad + c * lp + padding).update(from: src + c * l, count: l) }
                         if stride == 1 {
                             packed.withUnsafeBufferPointer { kb in
-                                for j in 0..<k {
-                                    BLAS.parallelGemm(m: co, n: lo, k: ci, a: kb.baseAddress! + j * co * ci, lda: ci,
-                                              b: pad + j * d, ldb: lp, beta: j == 0 ? 0 : 1, c: dst, ldc: lo)
+                                // Column tiles accumulate all taps while their block of C stays in cache.
+                                let tile = Conv2d.columnTile(rows: co, columns: lo)
+                                parallelFor((lo + tile - 1) / tile) { t in
+                                    let c0 = t * tile, width = min(tile, lo - c0)
+                                    for j in 0..<k {
+                                        BLAS.gemm(m: co, n: width, k: ci, a: kb.baseAddress! + j * co * ci, lda: ci,
+                                                  b: pad + j * d + c0, ldb: lp, beta: j == 0 ? 0 : 1, c: dst + c0, ldc: lo)
+                                    }
                                 }
                             }
                         } else {

@@ -1,7 +1,7 @@
-import Dispatch
+import Foundation
 import Synchronization
 
-/// The number of threads Walloc's kernels (and the BLAS library) may use.
+/// The number of threads Walloc's kernels may use.
 public enum Threading {
     private static let current = Atomic<Int>(0)
 
@@ -12,7 +12,7 @@ public enum Threading {
     }
 
     /// The machine's active processor count.
-    public static var defaultCount: Int { max(1, systemProcessorCount()) }
+    public static var defaultCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Sets the thread count for Walloc's kernels (BLAS runs single-threaded inside them).
     public static func setCount(_ n: Int) {
@@ -20,39 +20,115 @@ public enum Threading {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-private func systemProcessorCount() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
-#elseif canImport(Darwin)
-import Darwin
-private func systemProcessorCount() -> Int { Int(sysconf(_SC_NPROCESSORS_ONLN)) }
-#else
-private func systemProcessorCount() -> Int { 1 }
-#endif
+/// A fork-join pool of persistent worker threads, like an OpenMP parallel-for.
+///
+/// `DispatchQueue.concurrentPerform` was measured to run most back-to-back calls on the calling
+/// thread alone on Linux (it could not reserve width on its root queue), so Walloc keeps its
+/// own workers: they spin briefly after a job (work usually follows work) and then park.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
 
-/// Runs `body(i)` for every `i` in `0..<iterations`, spread over `Threading.count` threads
-/// (dynamic scheduling: each worker takes the next index). Runs inline for one iteration or
-/// one thread. `body` must be safe to call concurrently for distinct indices.
-public func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
-    if iterations <= 0 { return }
-    let workers = min(iterations, Threading.count)
-    if workers == 1 {
-        for i in 0..<iterations { body(i) }
-        return
+    private let lock = NSCondition()
+    private var workers = 0
+    /// Incremented for every job; workers wait for it to change.
+    private let generation = Atomic<Int>(0)
+    private let next = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private var job: (@Sendable (Int) -> Void)?
+    private var iterations = 0
+    private var participants = 0
+
+    /// Runs `body` for `0..<iterations` on up to `threads` threads (the caller included).
+    /// A nested or concurrent call runs inline on its own thread.
+    func run(_ iterations: Int, threads: Int, _ body: (Int) -> Void) {
+        let helpers = min(threads, iterations) - 1
+        guard helpers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        withoutActuallyEscaping(body) { escapable in
+            let work = unsafeBitCast(escapable, to: (@Sendable (Int) -> Void).self)
+            lock.lock()
+            // A new worker starts from the generation before this job, so it picks this job up.
+            let before = generation.load(ordering: .acquiring)
+            while workers < helpers { spawnWorker(index: workers, seen: before); workers += 1 }
+            job = work
+            self.iterations = iterations
+            participants = helpers
+            next.store(0, ordering: .relaxed)
+            pending.store(helpers, ordering: .relaxed)
+            generation.add(1, ordering: .releasing)
+            lock.broadcast()
+            lock.unlock()
+            drain(work, iterations)
+            // Wait for the helpers to finish their last index.
+            var spins = 0
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 1000 { sched_yield() }
+            }
+            lock.lock()
+            job = nil
+            lock.unlock()
+        }
     }
-    // The kernels hand raw buffer pointers to `body`; the data-race freedom of distinct
-    // indices is the caller's contract, so the closure is passed on as @Sendable unchecked.
-    withoutActuallyEscaping(body) { escapable in
-        let work = unsafeBitCast(escapable, to: (@Sendable (Int) -> Void).self)
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                if i >= iterations { break }
-                work(i)
+
+    private func drain(_ work: @Sendable (Int) -> Void, _ n: Int) {
+        while true {
+            let i = next.add(1, ordering: .relaxed).oldValue
+            if i >= n { break }
+            work(i)
+        }
+    }
+
+    private func spawnWorker(index: Int, seen: Int) {
+        let thread = Thread { [self] in workerLoop(index: index, seen: seen) }
+        thread.stackSize = 1 << 22
+        thread.start()
+    }
+
+    private func workerLoop(index: Int, seen start: Int) {
+        var seen = start
+        while true {
+            // Spin for a while (about 100 µs) before parking.
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
+            if generation.load(ordering: .acquiring) == seen {
+                lock.lock()
+                while generation.load(ordering: .acquiring) == seen { lock.wait() }
+                lock.unlock()
+            }
+            seen = generation.load(ordering: .acquiring)
+            // Only participants touch the job, and each drops its reference before reporting
+            // completion: `withoutActuallyEscaping` in `run` checks that no copy survives.
+            lock.lock()
+            let active = index < participants
+            var work = active ? job : nil
+            let n = iterations
+            lock.unlock()
+            if active {
+                if let body = work { drain(body, n) }
+                work = nil
+                pending.subtract(1, ordering: .releasing)
             }
         }
     }
+}
+
+/// Runs `body(i)` for every `i` in `0..<iterations`, spread over `Threading.count` threads
+/// (dynamic scheduling: each thread takes the next index). Runs inline for one iteration or one
+/// thread. `body` must be safe to call concurrently for distinct indices; the kernels hand it raw
+/// buffer pointers, and that contract is theirs.
+public func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
+    if iterations <= 0 { return }
+    let threads = Threading.count
+    if iterations == 1 || threads == 1 {
+        for i in 0..<iterations { body(i) }
+        return
+    }
+    WorkerPool.shared.run(iterations, threads: threads, body)
 }
 
 /// Splits `0..<count` into about `Threading.count * oversubscribe` contiguous ranges of at least

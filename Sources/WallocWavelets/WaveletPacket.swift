@@ -93,8 +93,8 @@ public enum WaveletPacket {
     /// One 2D level over `planes` planes; `height` x `width` is the full-resolution size.
     private static func level2D(_ x: Tensor, planes: Int, height: Int, width: Int, inverse: Bool) -> Tensor {
         let h2 = height / 2, w2 = width / 2, plane = height * width
-        var scratch = Tensor(zeros: [planes * plane])
-        var out = Tensor(zeros: [planes * plane])
+        var scratch = Tensor(uninitialized: [planes * plane])
+        var out = Tensor(uninitialized: [planes * plane])
         x.withUnsafeBufferPointer { xb in
             scratch.withUnsafeMutableBufferPointer { sb in
                 out.withUnsafeMutableBufferPointer { ob in
@@ -158,7 +158,7 @@ public enum WaveletPacket {
         let n2 = length / 2
         let segment = 8192
         let segs = (n2 + segment - 1) / segment
-        var out = Tensor(zeros: [rows * length])
+        var out = Tensor(uninitialized: [rows * length])
         x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in
                 let src = xb.baseAddress!, dst = ob.baseAddress!

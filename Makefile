@@ -1,0 +1,32 @@
+# Walloc: two commands on a fresh Debian machine.
+#   make demo   installs missing Debian packages, builds, runs the demo
+#   make test   installs missing Debian packages, builds, runs the test suite
+SWIFT ?= swift
+# Compile for AVX2 + FMA where the CPU has them (the numeric kernels gain about 2x).
+CPU_FLAGS := $(shell if [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then echo "-Xswiftc -target-cpu -Xswiftc haswell"; fi)
+RELEASE := -c release $(CPU_FLAGS)
+WALLOC := .build/release/walloc
+
+.PHONY: deps build demo test bench compare clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(RELEASE) --product walloc
+
+demo: build
+	@scripts/demo.sh $(WALLOC)
+
+test: deps
+	$(SWIFT) test $(RELEASE)
+
+bench: build
+	$(WALLOC) bench
+
+# Needs the PyTorch reference in the active Python environment (see BENCHMARKS.md).
+compare: build
+	python3 scripts/compare_reference.py --walloc $(WALLOC)
+
+clean:
+	rm -rf .build

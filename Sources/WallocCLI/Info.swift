@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Walloc
+
+/// `walloc info --model DIR`: what a model is and what it does to a signal's size.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model: type, shapes, parameter counts, dimensionality reduction."
+    )
+
+    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let codec = try loadModel(model)
+        let c = codec.config
+        let counts = codec.parameterCounts
+        let example: [Int] = c.modality == .image ? [512, 768] : [44_100]
+        let signalShape = [c.channels] + example
+        let latentShape = codec.latentShape(signalSize: example)
+        var info: [(String, Any)] = [
+            ("type", c.type.rawValue),
+            ("modality", c.modality.rawValue),
+            ("channels", c.channels),
+            ("J", c.J),
+            ("wavelet_bands", c.bandChannels),
+            ("latent_dim", c.latentDim),
+            ("latent_bits", c.latentBits),
+            ("latent_range", [codec.quantizer.representableRange.lowerBound, codec.quantizer.representableRange.upperBound]),
+            ("encoder", encoderName(codec)),
+            ("decoder", decoderName(codec)),
+            ("encoder_parameters", counts.encoder),
+            ("decoder_parameters", counts.decoder),
+            ("post_filter_parameters", counts.postFilter),
+            ("dimensionality_reduction", c.dimensionalityReduction),
+            ("example_signal_shape", signalShape),
+            ("example_latent_shape", latentShape),
+        ]
+        if let ne = c.Ne { info.insert(("Ne", ne), at: 4) }
+        if let nd = c.Nd { info.insert(("Nd", nd), at: 4) }
+        if json {
+            let dict = Dictionary(uniqueKeysWithValues: info)
+            let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        for (k, v) in info {
+            let value: String
+            switch v {
+            case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
+            case let d as Double: value = String(format: "%.2fx", d)
+            default: value = "\(v)"
+            }
+            print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")
+        }
+    }
+
+    private func encoderName(_ codec: Codec) -> String {
+        switch codec.encoder {
+        case .pointwise2D: return "lightweight (1x1 linear)"
+        case .vae: return "VAE encoder (diffusers)"
+        case .pointwise1D: return "lightweight (pointwise linear)"
+        case .oobleck: return "Oobleck encoder"
+        }
+    }
+
+    private func decoderName(_ codec: Codec) -> String {
+        switch codec.decoder {
+        case .pointwise2D: return "linear (1x1)"
+        case .vae: return "VAE decoder (diffusers)"
+        case .oobleck: return "Oobleck decoder"
+        }
+    }
+}

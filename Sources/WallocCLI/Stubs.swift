@@ -1,4 +1,0 @@
-import ArgumentParser
-struct Latents: ParsableCommand {}
-struct Reconstruct: ParsableCommand {}
-struct Info: ParsableCommand {}
