@@ -45,6 +45,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "WallocTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
     ]
 )

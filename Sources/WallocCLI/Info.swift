@@ -15,7 +15,7 @@ struct Info: ParsableCommand {
         let codec = try loadModel(model)
         let c = codec.config
         let counts = codec.parameterCounts
-        let example: [Int] = c.modality == .image ? [512, 768] : [44_100]
+        let example: [Int] = c.modality == .image ? [512, 768] : [65_536]
         let signalShape = [c.channels] + example
         let latentShape = codec.latentShape(signalSize: example)
         var info: [(String, Any)] = [

@@ -66,11 +66,14 @@ public struct Quantizer: Sendable, Equatable {
         }
     }
 
-    /// Checks that every value is finite and within `representableRange`; throws naming the
+    /// Checks that every value is an integer within `representableRange`; throws naming the
     /// first offending value otherwise.
     public func validate(_ latents: Tensor) throws {
         let lo = Float(representableRange.lowerBound), hi = Float(representableRange.upperBound)
-        for (i, v) in latents.scalars.enumerated() where !(v >= lo && v <= hi) {
+        for (i, v) in latents.scalars.enumerated() where !(v >= lo && v <= hi) || v.rounded() != v {
+            if v.isFinite && v >= lo && v <= hi {
+                throw WallocError("latent value \(v) at index \(i) is not an integer; latents are the rounded encoder outputs")
+            }
             throw WallocError("latent value \(v) at index \(i) is outside the \(bits)-bit quantiser's range \(representableRange.lowerBound)...\(representableRange.upperBound)")
         }
     }
