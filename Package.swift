@@ -35,8 +35,12 @@ let package = Package(
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO"]
         ),
         .target(
-            name: "Walloc",
+            name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels"]
+        ),
+        .target(
+            name: "Walloc",
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocTraining"]
         ),
         .executableTarget(
             name: "WallocCLI",
