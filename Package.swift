@@ -3,15 +3,23 @@ import PackageDescription
 
 #if os(Linux)
 let blasDependencies: [Target.Dependency] = ["CBLAS"]
+let cryptoDependencies: [Target.Dependency] = ["CCrypto"]
 let blasTargets: [Target] = [
     .systemLibrary(
         name: "CBLAS",
         pkgConfig: "openblas",
         providers: [.apt(["libopenblas-dev"])]
-    )
+    ),
+    // SHA-256 for model fingerprints (CryptoKit on Apple platforms).
+    .systemLibrary(
+        name: "CCrypto",
+        pkgConfig: "libcrypto",
+        providers: [.apt(["libssl-dev"])]
+    ),
 ]
 #else
 let blasDependencies: [Target.Dependency] = []
+let cryptoDependencies: [Target.Dependency] = []
 let blasTargets: [Target] = []
 #endif
 
@@ -32,7 +40,7 @@ let package = Package(
         .target(name: "WallocIO", dependencies: ["WallocTensor"]),
         .target(
             name: "WallocModels",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO"] + cryptoDependencies
         ),
         .target(
             name: "WallocTraining",

@@ -1,0 +1,146 @@
+import WallocTensor
+
+/// Padding applied to each spatial axis of a signal (`[H, W]` or `[L]` order).
+public struct Padding: Codable, Equatable, Sendable {
+    public var before: [Int]
+    public var after: [Int]
+    public init(before: [Int], after: [Int]) { self.before = before; self.after = after }
+    public var isZero: Bool { before.allSatisfy { $0 == 0 } && after.allSatisfy { $0 == 0 } }
+}
+
+/// Audio level normalisation as the reference's examples do it: `x' = (x − offset) · gain` with
+/// the offset the signal's mean (DC) and the gain bringing the peak to 0.5. Stored in bitstreams so
+/// decoding restores the original level exactly.
+public struct AudioLevel: Codable, Equatable, Sendable {
+    public var gain: Float
+    public var offset: Float
+    public init(gain: Float, offset: Float) { self.gain = gain; self.offset = offset }
+    public static let identity = AudioLevel(gain: 1, offset: 0)
+}
+
+/// Turning files' samples into what a codec takes, and back.
+public enum SignalPreparation {
+    /// Mirror index for reflect padding (no edge repeat, like numpy's `reflect`), valid for any
+    /// offset; a length-1 axis repeats its only sample.
+    @inlinable
+    static func mirror(_ i: Int, _ n: Int) -> Int {
+        if n == 1 { return 0 }
+        let period = 2 * (n - 1)
+        var k = i % period
+        if k < 0 { k += period }
+        return k < n ? k : period - k
+    }
+
+    /// Reflect-pads the spatial axes of `x` (`[C, H, W]` or `[C, L]`) to the next multiples of
+    /// `multiple`, centred (the extra sample, if odd, goes after). Returns the padded signal and
+    /// the padding, which `crop` undoes.
+    public static func padToMultiple(_ x: Tensor, multiple: Int) -> (Tensor, Padding) {
+        precondition(x.rank == 2 || x.rank == 3, "padToMultiple expects [C, L] or [C, H, W]")
+        let sizes = Array(x.shape.dropFirst())
+        let totals = sizes.map { (multiple - $0 % multiple) % multiple }
+        let padding = Padding(before: totals.map { $0 / 2 }, after: totals.map { $0 - $0 / 2 })
+        if padding.isZero { return (x, padding) }
+        let c = x.shape[0]
+        if x.rank == 2 {
+            let n = sizes[0], m = n + totals[0], b = padding.before[0]
+            var out = Tensor(uninitialized: [c, m])
+            x.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for ch in 0..<c {
+                        for i in 0..<m { dst[ch * m + i] = src[ch * n + mirror(i - b, n)] }
+                    }
+                }
+            }
+            return (out, padding)
+        }
+        let h = sizes[0], w = sizes[1], hp = h + totals[0], wp = w + totals[1]
+        let bh = padding.before[0], bw = padding.before[1]
+        var out = Tensor(uninitialized: [c, hp, wp])
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                parallelFor(c * hp) { row in
+                    let ch = row / hp, y = row % hp
+                    let srcRow = s + (ch * h + mirror(y - bh, h)) * w
+                    let dstRow = d + (ch * hp + y) * wp
+                    for i in 0..<wp { dstRow[i] = srcRow[mirror(i - bw, w)] }
+                }
+            }
+        }
+        return (out, padding)
+    }
+
+    /// Removes `padding` from the spatial axes of `x` (`[C, H, W]` or `[C, L]`).
+    public static func crop(_ x: Tensor, padding: Padding) -> Tensor {
+        if padding.isZero { return x }
+        let c = x.shape[0]
+        if x.rank == 2 {
+            let m = x.shape[1], n = m - padding.before[0] - padding.after[0], b = padding.before[0]
+            return Tensor(uninitializedShape: [c, n]) { dst in
+                x.withUnsafeBufferPointer { src in
+                    for ch in 0..<c { for i in 0..<n { dst[ch * n + i] = src[ch * m + b + i] } }
+                }
+            }
+        }
+        let hp = x.shape[1], wp = x.shape[2]
+        let h = hp - padding.before[0] - padding.after[0], w = wp - padding.before[1] - padding.after[1]
+        let bh = padding.before[0], bw = padding.before[1]
+        return Tensor(uninitializedShape: [c, h, w]) { dst in
+            x.withUnsafeBufferPointer { src in
+                for ch in 0..<c {
+                    for y in 0..<h {
+                        (dst.baseAddress! + (ch * h + y) * w).update(from: src.baseAddress! + (ch * hp + y + bh) * wp + bw, count: w)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Image samples in [0, 1] -> codec range [-0.5, 0.5].
+    public static func imageToSignal(_ pixels: Tensor) -> Tensor {
+        var x = pixels
+        x.withUnsafeMutableBufferPointer { p in
+            parallelChunks(p.count, minChunk: 1 << 15) { r in for i in r { p[i] -= 0.5 } }
+        }
+        return x
+    }
+
+    /// Codec range [-0.5, 0.5] -> image samples in [0, 1] (clamped).
+    public static func signalToImage(_ x: Tensor) -> Tensor {
+        var p = x
+        p.withUnsafeMutableBufferPointer { b in
+            parallelChunks(b.count, minChunk: 1 << 15) { r in for i in r { b[i] = min(max(b[i] + 0.5, 0), 1) } }
+        }
+        return p
+    }
+
+    /// The level normalisation for `audio` (`[C, L]`, any scale): mean removed, peak 0.5.
+    public static func audioLevel(of audio: Tensor) -> AudioLevel {
+        let n = max(1, audio.count)
+        var sum = 0.0
+        for v in audio.scalars { sum += Double(v) }
+        let mean = Float(sum / Double(n))
+        var peak: Float = 0
+        for v in audio.scalars { peak = max(peak, abs(v - mean)) }
+        return AudioLevel(gain: 1 / (2 * (peak + 1e-8)), offset: mean)
+    }
+
+    /// Applies `level`: `(x − offset) · gain`.
+    public static func normalize(_ audio: Tensor, _ level: AudioLevel) -> Tensor {
+        var x = audio
+        x.withUnsafeMutableBufferPointer { p in
+            parallelChunks(p.count, minChunk: 1 << 15) { r in for i in r { p[i] = (p[i] - level.offset) * level.gain } }
+        }
+        return x
+    }
+
+    /// Undoes `level`: `x / gain + offset`.
+    public static func denormalize(_ signal: Tensor, _ level: AudioLevel) -> Tensor {
+        var x = signal
+        let inverse = 1 / level.gain
+        x.withUnsafeMutableBufferPointer { p in
+            parallelChunks(p.count, minChunk: 1 << 15) { r in for i in r { p[i] = p[i] * inverse + level.offset } }
+        }
+        return x
+    }
+}
