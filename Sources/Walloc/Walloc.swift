@@ -3,3 +3,4 @@
 @_exported import WallocNN
 @_exported import WallocIO
 @_exported import WallocModels
+@_exported import WallocMedia
