@@ -104,6 +104,10 @@ public final class AudioReader {
         guard frame >= 0, frame <= frames else {
             throw WallocError("\(url.path): cannot seek to frame \(frame) of \(frames)")
         }
+        if frame == frames { // some decoders (Vorbis) cannot seek to the very end; nothing is left to read
+            position = frame
+            return
+        }
         guard sf_seek(handle, sf_count_t(frame), SEEK_SET) == sf_count_t(frame) else {
             throw WallocError("\(url.path): cannot seek to frame \(frame): \(String(cString: sf_strerror(handle)))")
         }

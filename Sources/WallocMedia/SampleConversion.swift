@@ -18,11 +18,11 @@ enum SampleConversion {
         _ src: UnsafePointer<T>, pixels: Int, channels: Int,
         into dst: UnsafeMutablePointer<Float>, planeStride: Int, firstChannel: Int = 0, offset: Int = 0
     ) {
-        let scale = 1 / Float(T.max)
+        let maxValue = Float(T.max) // divide (not multiply by 1/max): k/max is then correctly rounded
         forEachRange(pixels, channels: channels) { range in
             for c in 0..<channels {
                 let plane = dst + (firstChannel + c) * planeStride + offset
-                for p in range { plane[p] = Float(src[p * channels + c]) * scale }
+                for p in range { plane[p] = Float(src[p * channels + c]) / maxValue }
             }
         }
     }
