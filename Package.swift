@@ -46,9 +46,20 @@ let package = Package(
             name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels"]
         ),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        // setjmp/longjmp error handling for libpng and libjpeg, which Swift cannot do itself.
+        .target(name: "CMediaShims", dependencies: ["CPNG", "CJPEG"]),
+        .target(
+            name: "WallocMedia",
+            dependencies: ["WallocTensor", "WallocIO", "CMediaShims", "CWebP", "CTIFF", "CSndFile"]
+        ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocTraining"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -58,5 +69,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
+        .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
     ]
 )

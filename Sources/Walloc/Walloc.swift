@@ -3,4 +3,5 @@
 @_exported import WallocNN
 @_exported import WallocIO
 @_exported import WallocModels
+@_exported import WallocMedia
 @_exported import WallocTraining

@@ -1,0 +1,2 @@
+// libpng (Debian: libpng-dev, pkg-config name "libpng").
+#include <png.h>
