@@ -42,6 +42,9 @@ let package = Package(
             name: "WallocModels",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO"] + cryptoDependencies
         ),
+        // zlib's crc32 for the .wlc container.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"]),
         .target(
             name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels"]
@@ -59,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocTraining"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -70,5 +73,6 @@ let package = Package(
         ),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
     ]
 )

@@ -4,4 +4,5 @@
 @_exported import WallocIO
 @_exported import WallocModels
 @_exported import WallocMedia
+@_exported import WallocCoding
 @_exported import WallocTraining

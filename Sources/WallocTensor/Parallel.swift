@@ -83,6 +83,17 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Runs the current job's remaining indices. Its copy of the job closure is a local of this
+    /// function, so it is released when the function returns, before the worker reports
+    /// completion: `withoutActuallyEscaping` in `run` checks that no copy outlives the job.
+    @inline(never)
+    private func runJob() {
+        lock.lock()
+        let work = job, n = iterations
+        lock.unlock()
+        if let work { drain(work, n) }
+    }
+
     private func spawnWorker(index: Int, seen: Int) {
         let thread = Thread { [self] in workerLoop(index: index, seen: seen) }
         thread.stackSize = 1 << 22
@@ -101,16 +112,11 @@ final class WorkerPool: @unchecked Sendable {
                 lock.unlock()
             }
             seen = generation.load(ordering: .acquiring)
-            // Only participants touch the job, and each drops its reference before reporting
-            // completion: `withoutActuallyEscaping` in `run` checks that no copy survives.
             lock.lock()
             let active = index < participants
-            var work = active ? job : nil
-            let n = iterations
             lock.unlock()
             if active {
-                if let body = work { drain(body, n) }
-                work = nil
+                runJob()
                 pending.subtract(1, ordering: .releasing)
             }
         }
