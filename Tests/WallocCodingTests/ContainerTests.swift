@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import Walloc
+
+@Suite("The .wlc container")
+struct ContainerTests {
+    static func sample() throws -> WLCFile {
+        let y = makeLatents([12, 6, 9], bits: 8, spread: 9, seed: 3)
+        let header = WLCHeader(fingerprint: Array(0..<16), modelName: "RGB test", modality: .image, originalShape: [3, 45, 70],
+                               bitDepth: 8, paddingBefore: [1, 1], paddingAfter: [2, 1], latentShape: [12, 6, 9], latentBits: 8)
+        return WLCFile(header: header, payload: try LatentCoder.encode(y, bits: 8))
+    }
+
+    @Test("Round trip keeps every field, audio fields included")
+    func roundTrip() throws {
+        let file = try Self.sample()
+        #expect(try WLCFile.decode(file.encode()) == file)
+        var audio = file
+        audio.header = WLCHeader(fingerprint: Array(repeating: 7, count: 16), modelName: "stéréo", modality: .audio,
+                                 originalShape: [2, 44_099], sampleRate: 44_100, bitDepth: 24, paddingBefore: [30],
+                                 paddingAfter: [31], gain: 0.731, offset: -0.002, latentShape: [16, 5514], latentBits: 8, coding: .webp)
+        let back = try WLCFile.decode(audio.encode())
+        #expect(back == audio)
+        #expect(back.header.version == WLCFile.currentVersion)
+    }
+
+    @Test("Another model is refused, naming both")
+    func fingerprintMismatch() throws {
+        let h = try Self.sample().header
+        do {
+            try h.checkModel(fingerprint: Array(repeating: 0xAB, count: 16), name: "other")
+            Issue.record("accepted another model")
+        } catch let e as WallocError {
+            #expect(e.message.contains("RGB test") && e.message.contains("other") && e.message.contains("abab"))
+        }
+        try h.checkModel(fingerprint: Array(0..<16), name: "same")
+    }
+
+    @Test("Newer versions and foreign files are refused clearly")
+    func versions() throws {
+        var bytes = [UInt8](try Self.sample().encode())
+        bytes[4] = 9
+        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 1); upgrade walloc")) {
+            try WLCFile.decode(Data(bytes))
+        }
+        #expect(throws: WallocError.self) { try WLCFile.decode(Data("RIFF....WAVEfmt ".utf8)) }
+        #expect(throws: WallocError.self) { try WLCFile.decode(Data()) }
+    }
+
+    @Test("Thousands of corrupted files are rejected, none crashes or allocates much")
+    func corruption() throws {
+        let good = [UInt8](try Self.sample().encode())
+        var rng = SplitMix(state: 99)
+        var rejected = 0
+        let trials = 4000
+        for trial in 0..<trials {
+            var bad = good
+            switch trial % 4 {
+            case 0: bad = Array(bad.prefix(Int.random(in: 0..<bad.count, using: &rng)))
+            case 1:
+                let i = Int.random(in: 0..<bad.count, using: &rng)
+                bad[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+            case 2:
+                bad.insert(contentsOf: [UInt8](repeating: UInt8.random(in: 0...255, using: &rng), count: Int.random(in: 1...9, using: &rng)),
+                           at: Int.random(in: 0...bad.count, using: &rng))
+            default:
+                // Absurd latent shapes with a valid checksum: rewrite the header and re-sign it.
+                var f = try Self.sample()
+                f.header.latentShape = [Int.random(in: 1...1 << 20, using: &rng), Int.random(in: 1...1 << 20, using: &rng), 3]
+                bad = [UInt8](f.encode())
+            }
+            do {
+                let file = try WLCFile.decode(Data(bad))
+                // Only a re-signed header gets here; its latents must still fail to decode or be bounded.
+                #expect(file.header.latentCount <= WLCFile.baseLatentLimit + file.payload.count * WLCFile.latentsPerPayloadByte)
+                _ = try LatentCoder.decode(file.payload, shape: file.header.latentShape, bits: file.header.latentBits)
+                Issue.record("trial \(trial): a corrupted file decoded")
+            } catch is WallocError {
+                rejected += 1
+            }
+        }
+        #expect(rejected == trials)
+    }
+}
