@@ -50,5 +50,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
+        .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
     ]
 )
