@@ -29,6 +29,7 @@ let package = Package(
     products: [
         .library(name: "Walloc", targets: ["Walloc"]),
         .executable(name: "walloc", targets: ["WallocCLI"]),
+        .executable(name: "walloc-train-bench", targets: ["WallocTrainBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -71,8 +72,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "WallocTrainBench", dependencies: ["Walloc"], path: "Sources/WallocTrainBench"),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
     ]
 )

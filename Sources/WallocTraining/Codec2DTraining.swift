@@ -1,0 +1,129 @@
+import Foundation
+import WallocModels
+import WallocNN
+import WallocTensor
+import WallocWavelets
+
+/// The losses of one training-mode forward pass, as the reference's `forward` returns them.
+public struct TrainingLosses: Sendable, Equatable {
+    /// `mse + tfWeight · tfLoss`, the value the gradients are taken of.
+    public var loss: Float
+    /// `MSE(x, x̂)` in the signal domain, `x̂` before the clamp.
+    public var mse: Float
+    /// `MSE(X, X̂)` over the wavelet bands.
+    public var tfLoss: Float
+    /// PSNR in dB of the clamped reconstruction (signal range 1).
+    public var psnr: Float
+}
+
+extension Codec {
+    /// Training-mode forward and backward pass of a 2D codec (`Codec2D`, `LinearCodec2D`) on a
+    /// batch `x` of `[N, C, H, W]`: rounding is replaced by adding `noise` (same shape as the
+    /// latents, values in [-0.5, 0.5)); the loss is `MSE(x, x̂) + tfWeight · MSE(X, X̂)`.
+    /// Returns the losses and the gradient of the loss for every parameter.
+    public func lossAndGradients(batch x: Tensor, noise: Tensor, tfWeight: Float = 0) throws -> (TrainingLosses, Gradients) {
+        guard modality == .image else {
+            throw WallocError("2D training needs an image codec (Codec2D or LinearCodec2D), this is a \(config.type.rawValue)")
+        }
+        guard x.rank == 4 else { throw WallocError("a training batch must be [N, C, H, W], got \(x.shape)") }
+        try checkSignal(x)
+        let bands = try analysis(x)
+        // Encoder and ToUniform.
+        var encoded: Tensor
+        enum EncoderTape { case pointwise(Conv2dTape), vae(VAETape) }
+        let encoderTape: EncoderTape
+        switch encoder {
+        case .pointwise2D(let m): let (y, t) = m.forward(training: bands); encoded = y; encoderTape = .pointwise(t)
+        case .vae(let m): let (y, t) = m.forward(training: bands); encoded = y; encoderTape = .vae(t)
+        default: throw WallocError("2D training does not support this encoder")
+        }
+        let preUniform = encoded
+        quantizer.toUniform(&encoded)
+        guard noise.shape == encoded.shape else {
+            throw WallocError("noise shape \(noise.shape) does not match the latent shape \(encoded.shape)")
+        }
+        let noisy = Elementwise.sum(encoded, noise)
+        var normal = noisy
+        quantizer.toNormal(&normal)
+        let decoded: Tensor
+        enum DecoderTape { case pointwise(Conv2dTape), vae(VAETape) }
+        let decoderTape: DecoderTape
+        switch decoder {
+        case .pointwise2D(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .pointwise(t)
+        case .vae(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .vae(t)
+        default: throw WallocError("2D training does not support this decoder")
+        }
+        let xHat = try synthesis(decoded)
+
+        // Losses and their gradients.
+        let (mse, dxHat) = Codec.mseAndGradient(xHat, x)
+        let (tf, dDecodedTF) = Codec.mseAndGradient(decoded, bands)
+        var clampedSquares: Double = 0
+        for i in 0..<x.count {
+            let d = Double(min(max(xHat.scalars[i], -0.5), 0.5) - x.scalars[i])
+            clampedSquares += d * d
+        }
+        let clampedMSE = clampedSquares / Double(max(1, x.count))
+        let psnr = Float(10 * log10(1 / max(clampedMSE, 1e-12)))
+        var dDecoded = WaveletAdjoint.synthesis2D(dxHat, levels: config.J)
+        if tfWeight != 0 {
+            dDecoded.withUnsafeMutableBufferPointer { db in
+                dDecodedTF.withUnsafeBufferPointer { tb in
+                    VectorMath.axpy(tfWeight, tb.baseAddress!, into: db.baseAddress!, count: db.count)
+                }
+            }
+        }
+
+        // Backward through decoder, ToNormal, noise (identity), ToUniform, encoder.
+        var gradients = Gradients()
+        var dNormal: Tensor
+        switch (decoder, decoderTape) {
+        case (.pointwise2D(let m), .pointwise(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
+        case (.vae(let m), .vae(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
+        default: throw WallocError("internal error: decoder tape mismatch")
+        }
+        dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
+        let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)
+        switch (encoder, encoderTape) {
+        case (.pointwise2D(let m), .pointwise(let t)):
+            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+        case (.vae(let m), .vae(let t)):
+            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+        default: throw WallocError("internal error: encoder tape mismatch")
+        }
+        let losses = TrainingLosses(loss: mse + tfWeight * tf, mse: mse, tfLoss: tf, psnr: psnr)
+        return (losses, gradients)
+    }
+
+    /// Evaluation-mode losses (rounded latents) of a 2D codec on `[N, C, H, W]` or `[C, H, W]`.
+    public func evaluationLosses(_ x: Tensor) throws -> TrainingLosses {
+        try checkSignal(x)
+        let bands = try analysis(x)
+        var y = encodeBands(bands)
+        quantizer.round(&y)
+        let decoded = decodeBands(y)
+        let xHat = try synthesis(decoded)
+        let mse = Codec.mseAndGradient(xHat, x).0, tf = Codec.mseAndGradient(decoded, bands).0
+        var squares: Double = 0
+        for i in 0..<x.count {
+            let d = Double(min(max(xHat.scalars[i], -0.5), 0.5) - x.scalars[i])
+            squares += d * d
+        }
+        let psnr = Float(10 * log10(1 / max(squares / Double(max(1, x.count)), 1e-12)))
+        return TrainingLosses(loss: mse, mse: mse, tfLoss: tf, psnr: psnr)
+    }
+
+    /// `mean((a − b)²)` and its gradient with respect to `a`, `2(a − b)/count`.
+    static func mseAndGradient(_ a: Tensor, _ b: Tensor) -> (Float, Tensor) {
+        precondition(a.shape == b.shape, "MSE shapes differ: \(a.shape) vs \(b.shape)")
+        let n = a.count, scale = 2 / Float(max(1, n))
+        var g = Tensor(uninitialized: a.shape)
+        var total: Double = 0
+        for i in 0..<n {
+            let d = a.scalars[i] - b.scalars[i]
+            total += Double(d) * Double(d)
+            g.scalars[i] = scale * d
+        }
+        return (Float(total / Double(max(1, n))), g)
+    }
+}

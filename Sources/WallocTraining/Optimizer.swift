@@ -1,0 +1,141 @@
+import Foundation
+import WallocNN
+import WallocTensor
+
+/// AdamW with PyTorch's semantics (`torch.optim.AdamW`): decoupled weight decay
+/// `p ← p·(1 − lr·λ)`, then `p ← p − lr·m̂/(√v̂ + ε)` with bias-corrected moments.
+public struct AdamW: Sendable {
+    public var beta1: Float, beta2: Float, eps: Float, weightDecay: Float
+    /// First and second moments by parameter name (created on first use).
+    public internal(set) var firstMoments: [String: Tensor] = [:]
+    public internal(set) var secondMoments: [String: Tensor] = [:]
+    /// Updates taken so far (the bias-correction exponent).
+    public internal(set) var steps = 0
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 1e-2) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+    }
+
+    /// Applies one update with learning rate `lr` to every parameter of `module` that has a gradient.
+    public mutating func update<M: Module>(_ module: inout M, gradients: Gradients, lr: Float) {
+        steps += 1
+        let t = Float(steps)
+        let c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t)
+        let b1 = beta1, b2 = beta2, eps = eps, decay = 1 - lr * weightDecay
+        let stepSize = lr / c1, rootC2 = c2.squareRoot()
+        module.visitParameters(prefix: "") { name, p in
+            guard let g = gradients[name] else { return }
+            var m = firstMoments[name] ?? Tensor(zeros: p.shape)
+            var v = secondMoments[name] ?? Tensor(zeros: p.shape)
+            p.withUnsafeMutableBufferPointer { pb in
+                m.withUnsafeMutableBufferPointer { mb in
+                    v.withUnsafeMutableBufferPointer { vb in
+                        g.withUnsafeBufferPointer { gb in
+                            parallelChunks(pb.count, minChunk: 1 << 14) { r in
+                                for i in r {
+                                    let gi = gb[i]
+                                    mb[i] = b1 * mb[i] + (1 - b1) * gi
+                                    vb[i] = b2 * vb[i] + (1 - b2) * gi * gi
+                                    pb[i] = pb[i] * decay - stepSize * mb[i] / (vb[i].squareRoot() / rootC2 + eps)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            firstMoments[name] = m
+            secondMoments[name] = v
+        }
+        module.parametersDidChange()
+    }
+}
+
+extension Gradients {
+    /// The Euclidean norm of all gradients together.
+    public var globalNorm: Float {
+        var total: Double = 0
+        for (_, g) in values { for v in g.scalars { total += Double(v) * Double(v) } }
+        return Float(total.squareRoot())
+    }
+
+    /// Scales every gradient so that the global norm is at most `maxNorm` (as
+    /// `torch.nn.utils.clip_grad_norm_`: factor `maxNorm / (norm + 1e-6)` when below 1).
+    /// Returns the norm before clipping.
+    @discardableResult
+    public mutating func clip(maxNorm: Float) -> Float {
+        let norm = globalNorm
+        let factor = maxNorm / (norm + 1e-6)
+        guard factor < 1 else { return norm }
+        var scaled = Gradients()
+        for (name, var g) in values {
+            g.withUnsafeMutableBufferPointer { VectorMath.scale($0.baseAddress!, count: $0.count, by: factor) }
+            scaled.accumulate(name, g)
+        }
+        self = scaled
+        return norm
+    }
+}
+
+/// The learning-rate schedule: linear warm-up from 0 to `peak` over `warmupSteps`, then
+/// reduce-on-plateau (PyTorch's `ReduceLROnPlateau`, mode "min", relative threshold) driven by
+/// validation losses: after `patience` validations without a relative improvement of
+/// `threshold`, the rate is multiplied by `factor`, never going below `minimum`.
+public struct LearningRateSchedule: Codable, Sendable, Equatable {
+    public var peak: Float
+    public var warmupSteps: Int
+    public var factor: Float
+    public var patience: Int
+    public var threshold: Float
+    public var minimum: Float
+    /// The current post-warm-up rate.
+    public private(set) var current: Float
+    public private(set) var best: Float = .greatestFiniteMagnitude
+    public private(set) var badEpochs = 0
+
+    public init(peak: Float = 1e-3, warmupSteps: Int = 1000, factor: Float = 0.5, patience: Int = 5,
+                threshold: Float = 1e-4, minimum: Float = 1e-6) {
+        self.peak = peak; self.warmupSteps = warmupSteps; self.factor = factor; self.patience = patience
+        self.threshold = threshold; self.minimum = minimum; current = peak
+    }
+
+    /// The rate for update number `step` (0-based).
+    public func rate(step: Int) -> Float {
+        if step < warmupSteps { return current * Float(step + 1) / Float(warmupSteps) }
+        return current
+    }
+
+    /// Records a validation loss; reduces the rate after `patience` validations without improvement.
+    public mutating func record(validationLoss loss: Float) {
+        if loss < best * (1 - threshold) {
+            best = loss
+            badEpochs = 0
+        } else {
+            badEpochs += 1
+            if badEpochs > patience {
+                current = max(minimum, current * factor)
+                badEpochs = 0
+            }
+        }
+    }
+}
+
+/// SplitMix64: a small, fast, seedable generator whose whole state is one `UInt64` (so it can be
+/// checkpointed).
+public struct SplitMix64: Codable, Sendable, Equatable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 24 random bits.
+    public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+
+    /// Uniform integer in `0..<n`.
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+}
