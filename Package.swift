@@ -47,6 +47,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"]),
         .target(
+            name: "WallocPipeline",
+            dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding"],
+            resources: [.copy("Models")]
+        ),
+        .target(
             name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels"]
         ),
@@ -63,7 +68,7 @@ let package = Package(
         ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining"]
         ),
         .executableTarget(
             name: "WallocCLI",

@@ -5,4 +5,5 @@
 @_exported import WallocModels
 @_exported import WallocMedia
 @_exported import WallocCoding
+@_exported import WallocPipeline
 @_exported import WallocTraining

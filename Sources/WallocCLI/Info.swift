@@ -5,13 +5,17 @@ import Walloc
 /// `walloc info --model DIR`: what a model is and what it does to a signal's size.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe a model: type, shapes, parameter counts, dimensionality reduction."
+        abstract: "Describe a model (--model DIR) or a .wlc file.",
+        discussion: "For a model: type, shapes, parameter counts, dimensionality reduction. For a .wlc file: its header."
     )
 
-    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Argument(help: "A .wlc file to describe.") var file: String?
+    @Option(help: "Model directory (config.json + model.safetensors).") var model: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        if let file { return try describe(file: file) }
+        guard let model else { throw ValidationError("give a .wlc file or --model DIR") }
         let codec = try loadModel(model)
         let c = codec.config
         let counts = codec.parameterCounts
@@ -49,6 +53,51 @@ struct Info: ParsableCommand {
             switch v {
             case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
             case let d as Double: value = String(format: "%.2fx", d)
+            default: value = "\(v)"
+            }
+            print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")
+        }
+    }
+
+    private func describe(file path: String) throws {
+        let data = try FileIO.read(URL(fileURLWithPath: path))
+        let f: WLCFile
+        do { f = try WLCFile.decode(data) } catch let e as WallocError { throw WallocError("\(path): \(e.message)") }
+        let h = f.header
+        var info: [(String, Any)] = [
+            ("format_version", h.version), ("model", h.modelName),
+            ("model_fingerprint", h.fingerprint.map { String(format: "%02x", $0) }.joined()),
+            ("modality", h.modality == .image ? "image" : "audio"), ("shape", h.originalShape),
+            ("latent_shape", h.latentShape), ("latent_bits", h.latentBits),
+            ("coding", ["rans", "webp", "png"][Int(h.coding.rawValue)]),
+            ("padding_before", h.paddingBefore), ("padding_after", h.paddingAfter),
+            ("file_bytes", data.count), ("payload_bytes", f.payload.count),
+        ]
+        let s = h.originalShape
+        if h.modality == .image {
+            info.append(("bits_per_pixel", Double(data.count * 8) / Double(s[1] * s[2])))
+        } else {
+            info += [("sample_rate", h.sampleRate), ("gain", Double(h.gain)), ("offset", Double(h.offset)),
+                     ("kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, h.sampleRate))) / 1000)]
+        }
+        if h.bitDepth > 0 {
+            let raw = s.reduce(1, *) * (h.bitDepth == 24 ? 3 : h.bitDepth / 8)
+            info.append(("compression_ratio", Double(raw) / Double(data.count)))
+        }
+        try emit(info)
+    }
+
+    private func emit(_ info: [(String, Any)]) throws {
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: info), options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        for (k, v) in info {
+            let value: String
+            switch v {
+            case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
+            case let d as Double: value = String(format: "%.4g", d)
             default: value = "\(v)"
             }
             print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")

@@ -1,0 +1,202 @@
+import ArgumentParser
+import Foundation
+import Walloc
+
+/// Kinds of files the CLI reads, by extension.
+enum InputKind {
+    case image, audio, signal, bitstream
+
+    init(_ url: URL) throws {
+        switch url.pathExtension.lowercased() {
+        case "png", "jpg", "jpeg", "webp", "tif", "tiff": self = .image
+        case "wav", "flac", "ogg": self = .audio
+        case "npy": self = .signal
+        case "wlc": self = .bitstream
+        default: throw WallocError("\(url.path): unsupported file type '.\(url.pathExtension)' (images: png jpg webp tiff; audio: wav flac ogg; tensors: npy; bitstreams: wlc)")
+        }
+    }
+}
+
+/// Expands inputs: files as given, directories to the files inside them (sorted) whose kind is
+/// in `kinds`.
+func expandInputs(_ paths: [String], kinds: (InputKind) -> Bool) throws -> (files: [URL], fromDirectory: Bool) {
+    var files = [URL](), fromDirectory = false
+    for p in paths {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw WallocError("\(p): no such file or directory") }
+        if isDir.boolValue {
+            fromDirectory = true
+            let names = try FileManager.default.contentsOfDirectory(atPath: p).sorted()
+            for n in names where !n.hasPrefix(".") {
+                let u = URL(fileURLWithPath: p).appendingPathComponent(n)
+                if let k = try? InputKind(u), kinds(k) { files.append(u) }
+            }
+        } else {
+            files.append(URL(fileURLWithPath: p))
+        }
+    }
+    if files.isEmpty { throw WallocError("no input files") }
+    return (files, fromDirectory)
+}
+
+/// Where each output goes: OUT itself for one file, else OUT/<stem>.<ext>.
+func outputPlan(_ inputs: [URL], fromDirectory: Bool, output: String, ext: String) throws -> [URL] {
+    var isDir: ObjCBool = false
+    let exists = FileManager.default.fileExists(atPath: output, isDirectory: &isDir)
+    if inputs.count == 1 && !fromDirectory && !(exists && isDir.boolValue) {
+        return [URL(fileURLWithPath: output)]
+    }
+    if exists && !isDir.boolValue { throw WallocError("\(output): several inputs need a directory as output, and this is a file") }
+    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    var seen = Set<String>()
+    return try inputs.map { u in
+        let name = u.deletingPathExtension().lastPathComponent + "." + ext
+        guard seen.insert(name).inserted else { throw WallocError("two inputs would both be written to \(output)/\(name)") }
+        return URL(fileURLWithPath: output).appendingPathComponent(name)
+    }
+}
+
+func fileSize(_ url: URL) -> Int { (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+
+/// Finds the model: `--model DIR`, else the default model for the modality.
+func compressor(model: String?, modality: Modality) throws -> Compressor {
+    if let model { return try Compressor.load(modelDirectory: URL(fileURLWithPath: model)) }
+    guard let url = DefaultModels.directory(for: modality) else {
+        throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
+    }
+    return try Compressor.load(modelDirectory: url)
+}
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compress images, audio or .npy signals to .wlc files.",
+        discussion: """
+        One input: OUT is the output file. Several inputs or a directory: OUT is a directory and each \
+        input becomes OUT/<name>.wlc. Images are scaled to [-0.5, 0.5] and reflect-padded to a \
+        multiple of 2^J (cropped back on decoding); an alpha channel the model does not take is \
+        dropped. Audio has its DC removed and its peak scaled to 0.5; both are restored on decoding.
+        """
+    )
+    @Argument(help: "Input files or directories.") var inputs: [String]
+    @Option(name: .shortAndLong, help: "Output file or directory.") var output: String
+    @Option(help: "Model directory (default: the embedded model for the input's modality).") var model: String?
+    @Option(help: "Latent coding: rans (default), webp or png (the reference's lossless latent images).") var coding: String = "rans"
+    @Flag(help: "Overwrite existing outputs.") var force = false
+    @Flag(help: "Print nothing but errors.") var quiet = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard let mode = ["rans": WLCHeader.Coding.rans, "webp": .webp, "png": .png][coding] else {
+            throw ValidationError("--coding must be rans, webp or png")
+        }
+        let (files, fromDir) = try expandInputs(inputs) { $0 != .bitstream }
+        let outs = try outputPlan(files, fromDirectory: fromDir, output: output, ext: "wlc")
+        let policy = OutputPolicy(force: force)
+        var cache = [String: Compressor]()
+        var failures = 0
+        for (i, (input, out)) in zip(files, outs).enumerated() {
+            do {
+                try policy.check(out, inputs: files)
+                let kind = try InputKind(input)
+                let modality: Modality = kind == .audio ? .audio : .image
+                let key = model ?? modality.rawValue
+                var c = try cache[key] ?? compressor(model: model, modality: modality)
+                cache[key] = c
+                c.coding = mode
+                let file: WLCFile
+                var note = ""
+                switch kind {
+                case .image:
+                    let (f, dropped) = try c.compress(image: try ImageIO.read(input))
+                    file = f
+                    if dropped { note = " (alpha channel dropped)" }
+                case .audio: file = try c.compress(audio: try AudioIO.read(input))
+                case .signal:
+                    let rank = c.codec.modality == .image ? 3 : 2
+                    file = try c.compress(signal: try dropBatch(try readTensor(input.path), rank: rank, what: input.path))
+                case .bitstream: throw WallocError("\(input.path) is already a .wlc file")
+                }
+                let data = file.encode()
+                try FileIO.writeAtomically(data, to: out)
+                if !quiet {
+                    let ratio = Double(fileSize(input)) / Double(max(1, data.count))
+                    let s = file.header.originalShape
+                    let unit = file.header.modality == .image
+                        ? String(format: "%.3f bpp", Double(data.count * 8) / Double(s[1] * s[2]))
+                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, file.header.sampleRate))) / 1000)
+                    let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
+                    print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(String(format: "%.1f", ratio)):1 vs the input file\(note)")
+                }
+            } catch let e as WallocError {
+                failures += 1
+                printError("error: \(input.path): \(e.message.hasPrefix(input.path) ? String(e.message.dropFirst(input.path.count + 2)) : e.message)")
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decompress .wlc files to images, audio or .npy.",
+        discussion: """
+        The output format comes from OUT's extension (png, webp, tiff, jpg, npy; wav, flac, ogg), \
+        or from --format when OUT is a directory (default: png for images, wav for audio, npy for \
+        signals). The model must be the one that encoded the file.
+        """
+    )
+    @Argument(help: ".wlc files or directories.") var inputs: [String]
+    @Option(name: .shortAndLong, help: "Output file or directory.") var output: String
+    @Option(help: "Model directory (default: the embedded model for the file's modality).") var model: String?
+    @Option(help: "Output format for directory outputs (png, webp, tiff, jpg, npy, wav, flac, ogg).") var format: String?
+    @Flag(help: "Overwrite existing outputs.") var force = false
+    @Flag(help: "Print nothing but errors.") var quiet = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let (files, fromDir) = try expandInputs(inputs) { $0 == .bitstream }
+        var failures = 0
+        var cache = [String: Compressor]()
+        let policy = OutputPolicy(force: force)
+        for (i, input) in files.enumerated() {
+            do {
+                let file = try WLCFile.decode(try FileIO.read(input))
+                let modality: Modality = file.header.modality == .image ? .image : .audio
+                let defaultExt = file.header.bitDepth == 0 ? "npy" : (modality == .image ? "png" : "wav")
+                let out = try outputPlan([input], fromDirectory: fromDir || files.count > 1, output: output, ext: format ?? defaultExt)[0]
+                try policy.check(out, inputs: files)
+                let key = model ?? modality.rawValue
+                let c = try cache[key] ?? compressor(model: model, modality: modality)
+                cache[key] = c
+                let decoded = try c.decompress(file)
+                let ext = out.pathExtension.lowercased()
+                switch decoded {
+                case .signal(let x): try writeNPY(x, ext: ext, to: out)
+                case .image(let pixels, let depth):
+                    if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }
+                    let format = try ImageFormat(fileExtension: ext)
+                    let bits = format == .png ? min(16, max(8, depth)) : (format == .tiff ? depth : 8)
+                    try ImageIO.write(pixels, to: out, format: format, bitDepth: bits, quality: format == .jpeg || format == .webp ? 95 : nil)
+                case .audio(let samples, let rate, _):
+                    if ext == "npy" { try writeNPY(samples, ext: ext, to: out); break }
+                    try AudioIO.write(samples, sampleRate: rate, to: out)
+                }
+                if !quiet {
+                    let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
+                    print("\(progress)\(input.lastPathComponent) -> \(out.path)")
+                }
+            } catch let e as WallocError {
+                failures += 1
+                printError("error: \(input.path): \(e.message)")
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    func writeNPY(_ t: Tensor, ext: String, to url: URL) throws {
+        guard ext == "npy" else { throw WallocError("a raw signal can only be written as .npy, not .\(ext)") }
+        try FileIO.writeAtomically(NPY.encode(t), to: url)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import WallocTensor
+import WallocMedia
+
+/// The reference's way of storing latents (`latent_to_pil`): 8-bit latents tiled into a lossless
+/// image. Latent channel `c·n² + i·n + j` becomes the tile at row `i`, column `j` of image
+/// channel `c`, samples shifted by `2^(bits−1)`. Three image channels when the latent count is
+/// `3n²`, otherwise one, with zero channels added up to the next `n²` (as the reference's
+/// examples pad them).
+public enum LatentImage {
+    /// Image channels and tiles per side for `latentChannels`.
+    static func layout(_ latentChannels: Int) -> (channels: Int, side: Int) {
+        let third = latentChannels / 3
+        let r = Int(Double(third).squareRoot().rounded())
+        if latentChannels % 3 == 0, r * r == third { return (3, r) }
+        let side = Int(Double(latentChannels).squareRoot().rounded(.up))
+        return (1, side)
+    }
+
+    /// Lossless WebP or PNG bytes of integer latents `[N, h, w]` with `bits <= 8`.
+    public static func encode(_ latents: Tensor, bits: Int, format: ImageFormat) throws -> Data {
+        guard latents.rank == 3 else { throw WallocError("latent images need 2D latents [N, h, w], got \(latents.shape)") }
+        guard bits <= 8 else { throw WallocError("latent images hold at most 8-bit latents; this model's are \(bits)-bit") }
+        guard format == .webp || format == .png else { throw WallocError("latent images are WebP or PNG") }
+        let n = latents.shape[0], h = latents.shape[1], w = latents.shape[2]
+        let (c, side) = layout(n)
+        let perChannel = side * side
+        let H = side * h, W = side * w
+        let shift = Float(1 << (bits - 1))
+        var pixels = Tensor(zeros: [c, H, W])
+        for k in 0..<(c * perChannel) {
+            let ch = k / perChannel, tile = k % perChannel, ti = tile / side, tj = tile % side
+            for y in 0..<h {
+                for x in 0..<w {
+                    let v = k < n ? latents.scalars[(k * h + y) * w + x] : 0
+                    pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] = (v + shift) / 255
+                }
+            }
+        }
+        return try ImageIO.encode(pixels, format: format, bitDepth: 8, lossless: format == .webp)
+    }
+
+    /// Inverse of `encode` for latents of `shape` `[N, h, w]`.
+    public static func decode(_ data: Data, shape: [Int], bits: Int) throws -> Tensor {
+        guard shape.count == 3, bits <= 8 else { throw WallocError("latent images hold 2D latents of at most 8 bits") }
+        let image = try ImageIO.decode(data, name: "latent image")
+        let n = shape[0], h = shape[1], w = shape[2]
+        let (c, side) = layout(n)
+        guard image.pixels.shape == [c, side * h, side * w] else {
+            throw WallocError("corrupt stream: the latent image is \(image.pixels.shape), expected \([c, side * h, side * w])")
+        }
+        let H = side * h, W = side * w, perChannel = side * side
+        let shift = Float(1 << (bits - 1))
+        var out = Tensor(zeros: shape)
+        for k in 0..<n {
+            let ch = k / perChannel, tile = k % perChannel, ti = tile / side, tj = tile % side
+            for y in 0..<h {
+                for x in 0..<w {
+                    out.scalars[(k * h + y) * w + x] = (image.pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] * 255).rounded() - shift
+                }
+            }
+        }
+        return out
+    }
+}
