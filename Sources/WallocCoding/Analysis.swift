@@ -1,5 +1,3 @@
-import Foundation
-
 /// The shape of the latents as the coder sees them: `channels` planes of `rows × cols`.
 struct Layout {
     let channels: Int
@@ -37,10 +35,10 @@ struct Layout {
     func offset(_ start: Int) -> Int { oneD ? start : start * cols }
 }
 
-/// The encoder's per-channel choices, made on a sample of positions: the predictor whose
-/// residual tokens have the smallest (static, order-0) code length, and a cross-channel term
-/// when a scaled residual of an earlier channel removes at least 7% of the sum of absolute
-/// residuals.
+/// The encoder's per-channel choices, made on a sample of positions: the predictor with the
+/// smallest sum of absolute residuals (a better guide than the samples' token entropy, which
+/// is noisy on small samples), and a cross-channel term when a scaled residual of an earlier
+/// channel removes at least 7% of that sum.
 enum Analysis {
     /// At most this many sample positions per channel, and at least one per `density` symbols.
     static let samples = 2048
@@ -72,115 +70,96 @@ enum Analysis {
         return out
     }
 
-    /// Token histograms (64 bins) of each predictor's residuals at `positions` of one channel.
-    static func histograms(_ v: UnsafePointer<Int32>, positions pos: [Int], layout: Layout, half: Int32, mask: Int32) -> [UInt32] {
+    /// Sum of absolute residuals of each predictor at `positions` of one channel.
+    static func sums(_ v: UnsafePointer<Int32>, positions pos: [Int], layout: Layout, half: Int32, mask: Int32) -> [Int64] {
         let ob = layout.oneD ? 2 : layout.cols, oc = layout.oneD ? 3 : layout.cols + 1
-        var h = [UInt32](repeating: 0, count: Predictors.count * 64)
-        h.withUnsafeMutableBufferPointer { hp in
-            let h = hp.baseAddress!
-            @inline(__always) func count(_ m: Int, _ x: Int32, _ p: Int32) {
-                let t = Tokens.split(Tokens.zigzag(wrap(x &- p, half: half, mask: mask))).token
-                h[m << 6 | Int(t)] &+= 1
-            }
-            for p in pos {
-                let a = v[p - 1], b = v[p - ob], c = v[p - oc], x = v[p]
-                count(0, x, 0); count(1, x, a); count(2, x, b)
-                count(3, x, PredictMedian.predict(a, b, c)); count(4, x, PredictAverage.predict(a, b, c))
-                count(5, x, PredictGradient.predict(a, b, c)); count(6, x, PredictExtrapolate.predict(a, b, c))
+        var s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0
+        @inline(__always) func d(_ x: Int32, _ p: Int32) -> Int { Int(wrap(x &- p, half: half, mask: mask).magnitude) }
+        pos.withUnsafeBufferPointer { pp in
+            for p in pp {
+                let a = v[p &- 1], b = v[p &- ob], c = v[p &- oc], x = v[p]
+                s0 &+= d(x, 0); s1 &+= d(x, a); s2 &+= d(x, b)
+                s3 &+= d(x, PredictMedian.predict(a, b, c)); s4 &+= d(x, PredictAverage.predict(a, b, c))
+                s5 &+= d(x, PredictGradient.predict(a, b, c)); s6 &+= d(x, PredictExtrapolate.predict(a, b, c))
             }
         }
-        return h
+        return [s0, s1, s2, s3, s4, s5, s6].map { Int64($0) }
     }
 
-    /// Bits to code each predictor's residual tokens with one static table, plus their raw bits.
-    static func costs(_ h: [UInt32]) -> [Double] {
-        (0..<Predictors.count).map { m in
-            let row = h[(m * 64)..<(m * 64 + 64)]
-            let n = Double(row.reduce(0, +))
-            var bits = 0.0
-            for (t, c) in row.enumerated() where c > 0 {
-                bits += Double(c) * (log2(n / Double(c)) + Double(Tokens.rawBits(UInt32(t))))
-            }
-            return bits
-        }
-    }
-
-    /// Per channel of an input, the token histograms of each predictor (see `histograms`).
-    static func histograms(values: [Int32], layout: Layout, bits: Int) -> [[UInt32]] {
+    /// Per channel of an input, the sums of absolute residuals of each predictor.
+    static func sums(values: [Int32], layout: Layout, bits: Int) -> [[Int64]] {
         let half = Int32(1 << (bits - 1)), mask = Int32((1 << bits) - 1)
         let pos = positions(layout)
         return values.withUnsafeBufferPointer { v in
-            (0..<layout.channels).map { histograms(v.baseAddress! + $0 * layout.plane, positions: pos, layout: layout, half: half, mask: mask) }
+            (0..<layout.channels).map { sums(v.baseAddress! + $0 * layout.plane, positions: pos, layout: layout, half: half, mask: mask) }
         }
     }
 
     static func choose(values: UnsafePointer<Int32>, layout: Layout, bits: Int, skip: [Bool], preferred: [Int]?) -> [Choice] {
         let half = Int32(1 << (bits - 1)), mask = Int32((1 << bits) - 1)
         let pos = positions(layout)
-        let n = layout.plane
+        let n = layout.plane, channels = layout.channels
         let ob = layout.oneD ? 2 : layout.cols, oc = layout.oneD ? 3 : layout.cols + 1
-        var choices = [Choice](repeating: Choice(), count: layout.channels)
-        var residuals = [[Int32]](repeating: [], count: layout.channels)
+        var choices = [Choice](repeating: Choice(), count: channels)
         guard !pos.isEmpty else { return choices }
-        for ch in 0..<layout.channels where !skip[ch] {
+        // Residuals of the chosen predictors at (at most) 512 of the samples, for the
+        // cross-channel terms.
+        let sub = Swift.stride(from: 0, to: pos.count, by: max(1, pos.count / 512)).map { pos[$0] }
+        let m = sub.count
+        var residuals = [Int32](repeating: 0, count: channels * m)
+        var energy = [Int64](repeating: 0, count: channels)
+        for ch in 0..<channels where !skip[ch] {
             let v = values + ch * n
-            let cost = costs(histograms(v, positions: pos, layout: layout, half: half, mask: mask))
+            let cost = sums(v, positions: pos, layout: layout, half: half, mask: mask)
             var best = 0
-            for m in 1..<Predictors.count where cost[m] < cost[best] { best = m }
-            if let preferred, preferred[ch] < Predictors.count, cost[preferred[ch]] <= cost[best] * 1.05 { best = preferred[ch] }
+            for k in 1..<Predictors.count where cost[k] < cost[best] { best = k }
+            if let preferred, preferred[ch] < Predictors.count, cost[preferred[ch]] * 20 <= cost[best] * 21 { best = preferred[ch] }
             choices[ch].predictor = best
-            residuals[ch] = pos.map { p in
+            var e2: Int64 = 0
+            for (i, p) in sub.enumerated() {
+                let a = v[p - 1], b = v[p - ob], c = v[p - oc]
                 let pred: Int32
                 switch best {
                 case 0: pred = 0
-                case 1: pred = v[p - 1]
-                case 2: pred = v[p - ob]
-                case 3: pred = PredictMedian.predict(v[p - 1], v[p - ob], v[p - oc])
-                case 4: pred = PredictAverage.predict(v[p - 1], v[p - ob], v[p - oc])
-                case 5: pred = PredictGradient.predict(v[p - 1], v[p - ob], v[p - oc])
-                default: pred = PredictExtrapolate.predict(v[p - 1], v[p - ob], v[p - oc])
+                case 1: pred = a
+                case 2: pred = b
+                case 3: pred = PredictMedian.predict(a, b, c)
+                case 4: pred = PredictAverage.predict(a, b, c)
+                case 5: pred = PredictGradient.predict(a, b, c)
+                default: pred = PredictExtrapolate.predict(a, b, c)
                 }
-                return wrap(v[p] - pred, half: half, mask: mask)
+                let r = wrap(v[p] &- pred, half: half, mask: mask)
+                residuals[ch * m + i] = r
+                e2 += Int64(r) * Int64(r)
             }
+            energy[ch] = e2
         }
-        // Cross-channel terms on (at most) 512 of the samples, spread over the plane: the
-        // earlier channel whose residual explains most of this one's (least squares), kept
+        // The earlier channel whose residual explains most of this one's (least squares), kept
         // when it removes at least 7% of the sum of absolute residuals.
-        let step = max(1, pos.count / 512)
-        let sub = Swift.stride(from: 0, to: pos.count, by: step).map { $0 }
-        residuals = residuals.map { r in r.isEmpty ? r : sub.map { r[$0] } }
-        let m = sub.count
-        var energy = [Int64](repeating: 0, count: layout.channels)
-        for ch in 0..<layout.channels where !skip[ch] {
-            residuals[ch].withUnsafeBufferPointer { r in
-                var s: Int64 = 0
-                for i in 0..<m { s += Int64(r[i] &* r[i]) }
-                energy[ch] = s
-            }
-        }
-        for ch in 1..<max(1, layout.channels) where !skip[ch] {
-            var bestRef = -1, bestScore = 0.0, bestDot: Int64 = 0
-            residuals[ch].withUnsafeBufferPointer { e in
+        residuals.withUnsafeBufferPointer { rp in
+            let res = rp.baseAddress!
+            for ch in 1..<max(1, channels) where !skip[ch] {
+                let e = res + ch * m
+                var bestRef = -1, bestScore = 0.0, bestDot: Int64 = 0
                 for ref in 0..<ch where !skip[ref] && energy[ref] > 0 {
-                    var dot: Int64 = 0
-                    residuals[ref].withUnsafeBufferPointer { r in
-                        for i in 0..<m { dot += Int64(e[i] &* r[i]) }
-                    }
+                    let r = res + ref * m
+                    var dot = 0
+                    for i in 0..<m { dot &+= Int(e[i]) &* Int(r[i]) }
                     let score = Double(dot) * Double(dot) / Double(energy[ref])
-                    if score > bestScore { bestScore = score; bestRef = ref; bestDot = dot }
+                    if score > bestScore { bestScore = score; bestRef = ref; bestDot = Int64(dot) }
                 }
+                guard bestRef >= 0 else { continue }
+                let limit = Double(ChannelPlan.maximumCoefficient)
+                let coef = Int32(max(-limit, min(limit, (16 * Double(bestDot) / Double(energy[bestRef])).rounded())))
+                guard coef != 0 else { continue }
+                let r = res + bestRef * m
+                var own = 0, crossed = 0
+                for i in 0..<m {
+                    own &+= Int(e[i].magnitude)
+                    crossed &+= Int(wrap(e[i] &- ((coef &* r[i] &+ 8) >> 4), half: half, mask: mask).magnitude)
+                }
+                if crossed * 100 < own * 93 { choices[ch].reference = bestRef; choices[ch].coefficient = coef }
             }
-            guard bestRef >= 0 else { continue }
-            let limit = Double(ChannelPlan.maximumCoefficient)
-            let coef = Int32(max(-limit, min(limit, (16 * Double(bestDot) / Double(energy[bestRef])).rounded())))
-            guard coef != 0 else { continue }
-            let e = residuals[ch], r = residuals[bestRef]
-            var own: Int64 = 0, crossed: Int64 = 0
-            for i in 0..<m {
-                own += Int64(abs(e[i]))
-                crossed += Int64(abs(wrap(e[i] &- ((coef &* r[i] &+ 8) >> 4), half: half, mask: mask)))
-            }
-            if crossed * 100 < own * 93 { choices[ch].reference = bestRef; choices[ch].coefficient = coef }
         }
         return choices
     }

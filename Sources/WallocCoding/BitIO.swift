@@ -11,7 +11,7 @@ struct BitWriter {
     /// Appends the low `n` bits of `v` (`n` ≤ 32, `v < 2^n`).
     @inline(__always)
     mutating func write(_ v: UInt32, _ n: UInt32) {
-        acc |= UInt64(v) << UInt64(fill)
+        acc |= UInt64(v) &<< UInt64(fill)
         fill &+= n
         if fill >= 32 {
             let w = UInt32(truncatingIfNeeded: acc)
@@ -67,7 +67,7 @@ struct BitReader {
     @inline(__always)
     mutating func read(_ n: UInt32) -> UInt32 {
         let word = UnsafeRawPointer(base + (position >> 3)).loadUnaligned(as: UInt64.self).littleEndian
-        let v = UInt32(truncatingIfNeeded: (word >> UInt64(position & 7)) & ((1 << UInt64(n)) &- 1))
+        let v = UInt32(truncatingIfNeeded: (word &>> UInt64(position & 7)) & ((1 &<< UInt64(n)) &- 1))
         position &+= Int(n)
         return v
     }

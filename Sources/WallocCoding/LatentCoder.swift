@@ -6,8 +6,9 @@ import WallocTensor
 public enum LatentCoder {
     /// First byte of every payload.
     static let formatVersion: UInt8 = 2
-    /// Symbols per channel below which the encoder does not consider sending its own tables.
-    static let ownTableMinimum: UInt32 = 1024
+    /// Symbols in a context below which the encoder does not consider sending its own table
+    /// (a table costs 40-100 bytes; the parametric ones fit within a few percent).
+    static let ownTableMinimum: UInt32 = 16384
 
     /// The most latents a payload of `payloadBytes` may declare (the `.wlc` container's bound:
     /// a small corrupt stream can never make a decoder allocate much).
@@ -52,7 +53,9 @@ public enum LatentCoder {
                     var mn = Int32.max, mx = Int32.min
                     for i in 0..<n {
                         let v = s[i]
-                        let q = Int32(v > hi ? hi : (v >= lo ? v : lo))
+                        // Adding 1.5 · 2^23 leaves round(c) in the low mantissa bits (|c| ≤ 2^15).
+                        let c = v > hi ? hi : (v >= lo ? v : lo)
+                        let q = Int32(bitPattern: (c + 12_582_912).bitPattern) &- 0x4B40_0000
                         bad |= Float(q) == v ? 0 : 1
                         d[i] = q
                         mn = Swift.min(mn, q); mx = Swift.max(mx, q)
@@ -99,14 +102,15 @@ public enum LatentCoder {
     }
 
     /// Counters per channel in the tokenising pass: two histograms of 16 buckets × 64 tokens.
-    static let histogramSize = 2 * Buckets.count * 64
+    static let histogramSize = 2 * Kernels.histogramStride
 
-    /// Adds the second half of each channel's counters to the first: `hist` then holds
-    /// `channel · 2048 + bucket · 64 + token` counts.
+    /// Adds each channel's two histograms into its first: `hist` then holds
+    /// `channel · histogramSize + bucket · 64 + token` counts.
     static func foldHistograms(_ hist: UnsafeMutablePointer<UInt32>, channels: Int) {
+        let q = Kernels.histogramStride
         for c in 0..<channels {
             let h = hist + c * histogramSize
-            for i in 0..<(histogramSize / 2) { h[i] &+= h[i + histogramSize / 2] }
+            for i in 0..<(Buckets.count * 64) { h[i] = h[i] &+ h[i + q] }
         }
     }
 

@@ -95,17 +95,14 @@ public struct LatentModel: Sendable, Codable, Equatable {
             }
             inputs.append((layout, try LatentCoder.integers(y, bits: bits).values))
         }
-        // Predictor per channel: the smallest order-0 code length over all inputs.
-        var counts = [[UInt32]](repeating: [UInt32](repeating: 0, count: Predictors.count * 64), count: channels)
+        // Predictor per channel: the smallest sum of absolute residuals over all inputs.
+        var l1 = [[Int64]](repeating: [Int64](repeating: 0, count: Predictors.count), count: channels)
         for input in inputs {
-            for (ch, h) in Analysis.histograms(values: input.values, layout: input.layout, bits: bits).enumerated() {
-                for i in h.indices { counts[ch][i] &+= h[i] }
+            for (ch, s) in Analysis.sums(values: input.values, layout: input.layout, bits: bits).enumerated() {
+                for m in 0..<Predictors.count { l1[ch][m] += s[m] }
             }
         }
-        let predictors = counts.map { h in
-            let c = Analysis.costs(h)
-            return c.indices.min { c[$0] < c[$1] }!
-        }
+        let predictors = l1.map { s in s.indices.min { s[$0] < s[$1] }! }
         // Token histograms per channel and bucket, as the encoder counts them (no cross terms).
         var hist = [UInt32](repeating: 0, count: channels * LatentCoder.histogramSize)
         for input in inputs {

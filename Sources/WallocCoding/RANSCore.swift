@@ -40,27 +40,40 @@ enum Kernels {
     /// Encoder pass (and decoder pass for raw and constant channels): predicts the values,
     /// writes the residual tokens to `tok` and, when given, the packed symbols
     /// `u | token << 16 | bucket << 24` to `syms`, counts `bucket · 64 + token` in `hist`
-    /// (two halves of 1024 counters, for even and odd columns), and
+    /// (two sets of 1024 counters `histogramStride` apart, for even and odd columns), and
     /// stores spatial residuals in `eOut`.
     static func tokenize(predictor: Int, _ pass: TokenizePass) {
-        pass.geo.oneD ? tokenize(Plane1D.self, predictor: predictor, pass) : tokenize(Plane2D.self, predictor: predictor, pass)
-    }
-
-    static func tokenize<G: Neighbours>(_: G.Type, predictor: Int, _ pass: TokenizePass) {
-        switch predictor {
-        case 0: tokenize(PredictZero.self, G.self, pass)
-        case 1: tokenize(PredictA.self, G.self, pass)
-        case 2: tokenize(PredictB.self, G.self, pass)
-        case 3: tokenize(PredictMedian.self, G.self, pass)
-        case 4: tokenize(PredictAverage.self, G.self, pass)
-        case 5: tokenize(PredictGradient.self, G.self, pass)
-        default: tokenize(PredictExtrapolate.self, G.self, pass)
+        if pass.syms != nil && pass.hist != nil {
+            pass.geo.oneD ? tokenize(Plane1D.self, Counting.self, predictor: predictor, pass)
+                          : tokenize(Plane2D.self, Counting.self, predictor: predictor, pass)
+        } else {
+            pass.geo.oneD ? tokenize(Plane1D.self, TokensOnly.self, predictor: predictor, pass)
+                          : tokenize(Plane2D.self, TokensOnly.self, predictor: predictor, pass)
         }
     }
 
-    static func tokenize<P: Predictor, G: Neighbours>(_: P.Type, _: G.Type, _ pass: TokenizePass) {
-        let geo = pass.geo, lut = pass.lut, syms = pass.syms, hist = pass.hist
+    static func tokenize<G: Neighbours, M: PassMode>(_: G.Type, _: M.Type, predictor: Int, _ pass: TokenizePass) {
+        switch predictor {
+        case 0: tokenize(PredictZero.self, G.self, M.self, pass)
+        case 1: tokenize(PredictA.self, G.self, M.self, pass)
+        case 2: tokenize(PredictB.self, G.self, M.self, pass)
+        case 3: tokenize(PredictMedian.self, G.self, M.self, pass)
+        case 4: tokenize(PredictAverage.self, G.self, M.self, pass)
+        case 5: tokenize(PredictGradient.self, G.self, M.self, pass)
+        default: tokenize(PredictExtrapolate.self, G.self, M.self, pass)
+        }
+    }
+
+    /// Counters between the two interleaved histograms: 1024 plus a cache line, so the copies
+    /// do not alias modulo 4 KiB (which would make the CPU serialise their updates).
+    static let histogramStride = Buckets.count * 64 + 16
+
+    static func tokenize<P: Predictor, G: Neighbours, M: PassMode>(_: P.Type, _: G.Type, _: M.Type, _ pass: TokenizePass) {
+        let geo = pass.geo, lut = pass.lut
         let half = pass.half, mask = pass.mask, cols = geo.cols, stride = geo.stride
+        // Without counting, `hist` and `syms` are never dereferenced.
+        let hist = pass.hist ?? UnsafeMutablePointer(bitPattern: 64)!
+        let syms = pass.syms ?? hist
         for y in 0..<geo.rows {
             let o = geo.origin(y)
             let vRow = pass.vals + o, tRow = pass.tok + o
@@ -69,7 +82,7 @@ enum Kernels {
             let tPrev = pass.prevTok + o
             let eRow = pass.eOut.map { $0 + y * cols }
             let crossRow = pass.cross.map { $0.reference + y * cols }, coefficient = pass.cross?.coefficient ?? 0
-            let symRow = syms.map { $0 + y * cols }
+            let symRow = syms + y * cols
             var left = Int(tRow[-1]), leftValue = vRow[-1]
             for x in 0..<cols {
                 let v = vRow[x]
@@ -79,15 +92,15 @@ enum Kernels {
                 var r = e
                 if let crossRow { r = wrap(e &- ((coefficient &* crossRow[x] &+ 8) >> 4), half: half, mask: mask) }
                 let u = Tokens.zigzag(r)
-                let t = Tokens.split(u).token
+                let t = Tokens.token(u)
                 tRow[x] = UInt8(truncatingIfNeeded: t)
-                if let symRow, let hist {
+                if M.counts {
                     let s = 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
                     let b = UInt32(lut[s])
-                    symRow[x] = u | t << 16 | b << 24
+                    symRow[x] = u | t &<< 16 | b &<< 24
                     // Two interleaved histograms, so runs of one symbol do not serialise on
                     // a single counter.
-                    hist[(x & 1) << 10 | Int(b << 6 | t)] &+= 1
+                    hist[(x & 1) &* histogramStride &+ Int(b &<< 6 | t)] &+= 1
                 }
                 left = Int(t)
             }
@@ -103,12 +116,12 @@ enum Kernels {
         while i >= 0 {
             let s = syms[i]
             let sym = tables[Int(s >> 24)][Int((s >> 16) & 0xFF)]
-            if a >= sym.xMax {
-                p &-= 1
-                out[p] = UInt16(truncatingIfNeeded: a)
-                a >>= 16
-            }
-            let q = UInt32(truncatingIfNeeded: (UInt64(a) &* UInt64(sym.reciprocal)) >> 32) >> UInt32(sym.shift)
+            // Branch-free renormalisation: the word is always stored, and kept when due.
+            let flush = a >= sym.xMax
+            out[p &- 1] = UInt16(truncatingIfNeeded: a)
+            p &-= flush ? 1 : 0
+            a = flush ? a &>> 16 : a
+            let q = UInt32(truncatingIfNeeded: (UInt64(a) &* UInt64(sym.reciprocal)) &>> 32) &>> UInt32(sym.shift)
             a = a &+ sym.bias &+ q &* UInt32(sym.complement)
             swap(&a, &b)
             i &-= 1
@@ -188,10 +201,11 @@ enum Kernels {
                     flags |= t
                     let info = UnsafeRawPointer(table + Int(RANS.total)).load(fromByteOffset: Int(t & 63) &* 4, as: UInt32.self)
                     a = (info & 0x1FFF) &* (a >> RANS.precision) &+ slot &- (info >> 16)
-                    if a < RANS.lower {
-                        a = a << 16 | UInt32(words[pos])
-                        pos &+= 1
-                    }
+                    // Branch-free renormalisation (the word buffer is padded).
+                    let refill = a < RANS.lower
+                    let w = UInt32(words[pos])
+                    a = refill ? a &<< 16 | w : a
+                    pos &+= refill ? 1 : 0
                     swap(&a, &b)
                     let token = t & 63
                     tRow[x] = UInt8(truncatingIfNeeded: token)
@@ -214,6 +228,11 @@ enum Kernels {
         return ok
     }
 }
+
+/// Whether the tokenising pass produces symbols and histograms (encoder) or tokens only.
+protocol PassMode { static var counts: Bool { get } }
+enum Counting: PassMode { static var counts: Bool { true } }
+enum TokensOnly: PassMode { static var counts: Bool { false } }
 
 /// Where the neighbours b, c, d of a symbol lie relative to `above` (the previous row for
 /// images, the current row for audio) at the symbol's column.

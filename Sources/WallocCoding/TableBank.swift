@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import WallocTensor
 
@@ -117,28 +118,60 @@ final class TableBank: @unchecked Sendable {
         return UnsafePointer(shared.pointer)
     }
 
+    /// Mean |r| of the values each token stands for (a start for the table search).
+    static let tokenMagnitudes: [Double] = (0..<Tokens.maximumCount).map { t in
+        let t = UInt32(t)
+        let lo = Tokens.join(t, raw: 0), hi = Tokens.join(t, raw: (1 << Tokens.rawBits(t)) - 1)
+        return (Double(lo) + Double(hi)) / 4 + 0.25
+    }
+
+    /// Geometric midpoints between the scales' mean |r| (0.002 · 1.25^(k + 1/2)).
+    static let boundaries: [Double] = (0..<(size - 1)).map { 0.002 * pow(1.25, Double($0) + 0.5) }
+
+    /// The table index whose mean |r| is nearest the histogram's.
+    static func guess(histogram h: UnsafePointer<UInt32>, maxToken: Int) -> Int {
+        var n = 0.0, sum = 0.0
+        tokenMagnitudes.withUnsafeBufferPointer { mag in
+            for t in 0...maxToken { n += Double(h[t]); sum += Double(h[t]) * mag[t] }
+        }
+        guard n > 0 else { return 0 }
+        let mean = sum / n - 0.25
+        var lo = 0, hi = size - 1  // the first boundary above the mean
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if boundaries[mid] < mean { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
     /// The table index with the smallest cost for `histogram` (tokens `0...maxToken`), searched
-    /// downhill from `start`, and that cost in bits.
-    func best(histogram h: UnsafePointer<UInt32>, maxToken: Int, start: Int) -> (index: Int, bits: Float) {
-        func cost(_ k: Int) -> Float {
-            var c: Float = 0
-            let row = k * count
-            costs.withUnsafeBufferPointer { cp in
-                for t in 0...maxToken where h[t] != 0 { c += Float(h[t]) * cp[row + t] }
-            }
-            return c
+    /// downhill from the index whose mean matches the histogram's, and that cost in bits.
+    /// `scratch` holds at least 64 entries.
+    func best(histogram h: UnsafePointer<UInt32>, maxToken: Int, scratch: UnsafeMutablePointer<(Int32, Float)>) -> (index: Int, bits: Float) {
+        var m = 0
+        for t in 0...maxToken {
+            scratch[m] = (Int32(t), Float(h[t]))
+            m += h[t] != 0 ? 1 : 0
         }
-        var k = min(max(start, 0), TableBank.size - 1)
-        var c = cost(k)
-        for direction in [1, -1] {
-            while true {
-                let next = k + direction
-                guard next >= 0 && next < TableBank.size else { break }
-                let cn = cost(next)
-                if cn < c { k = next; c = cn } else { break }
+        return costs.withUnsafeBufferPointer { cp in
+            func cost(_ k: Int) -> Float {
+                let row = cp.baseAddress! + k * count
+                var c: Float = 0
+                for i in 0..<m { c += scratch[i].1 * row[Int(scratch[i].0)] }
+                return c
             }
+            var k = TableBank.guess(histogram: h, maxToken: maxToken)
+            var c = cost(k)
+            for direction in [1, -1] {
+                while true {
+                    let next = k + direction
+                    guard next >= 0 && next < TableBank.size else { break }
+                    let cn = cost(next)
+                    if cn < c { k = next; c = cn } else { break }
+                }
+            }
+            return (k, c)
         }
-        return (k, c)
     }
 
     private static let banks = Mutex<[Int: TableBank]>([:])

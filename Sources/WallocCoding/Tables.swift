@@ -28,37 +28,44 @@ struct EncoderTables: @unchecked Sendable {
         var owned = [UnsafeMutablePointer<EncodeSymbol>]()
         let encode = UnsafeMutablePointer<UnsafePointer<EncodeSymbol>>.allocate(capacity: channels * Buckets.count)
         encode.initialize(repeating: UnsafePointer(bank.encode), count: channels * Buckets.count)
+        let scratch = ChoiceScratch()
+        defer { scratch.free() }
         for c in 0..<channels where plans[c].kind != .constant {
             let h = hist + c * LatentCoder.histogramSize
-            var rawBits = 0.0, top = 0
+            var rawBits = 0, top = 0
             for b in 0..<Buckets.count {
-                for t in 0..<count where h[b * 64 + t] > 0 {
-                    rawBits += Double(h[b * 64 + t]) * Double(Tokens.rawBits(UInt32(t)))
-                    top = max(top, t)
+                for t in 0..<count {
+                    let k = Int(h[b * 64 + t])
+                    rawBits &+= k &* Int(Tokens.rawBits(UInt32(t)))
+                    top = k != 0 ? max(top, t) : top
                 }
             }
             maxToken[c] = top
-            var best: (bits: Double, shift: Int, sources: [TableSource])?
-            for shift in 0...ChannelPlan.maximumShift {
+            // Merging buckets saves a few header bits per bucket: worth trying on small planes only.
+            let maxShift = n < 2048 ? ChannelPlan.maximumShift : (n < 8192 ? 2 : (n < 65536 ? 1 : 0))
+            var bestShift = 0, bestBits = Double.infinity
+            for shift in 0...maxShift {
                 let option = try EncoderTables.choose(h, count: count, shift: shift, bank: bank,
-                                                      model: shift == 0 ? model.map { ($0, c) } : nil)
-                if best == nil || option.bits < best!.bits { best = (option.bits, shift, option.sources) }
+                                                      model: shift == 0 ? model.map { ($0, c) } : nil, scratch: scratch, describe: false)
+                if option.bits < bestBits { bestBits = option.bits; bestShift = shift }
             }
-            guard let chosen = best, chosen.sources.contains(where: { $0 != .absent }) else { continue }
-            if chosen.bits + rawBits + 24 >= Double(n * bits) {
+            let chosen = try EncoderTables.choose(h, count: count, shift: bestShift, bank: bank,
+                                                  model: bestShift == 0 ? model.map { ($0, c) } : nil, scratch: scratch, describe: true)
+            guard chosen.sources.contains(where: { $0 != .absent }) else { continue }
+            if chosen.bits + Double(rawBits) + 24 >= Double(n * bits) {
                 plans[c].kind = .raw
                 continue
             }
-            plans[c].shift = chosen.shift
+            plans[c].shift = bestShift
             plans[c].sources = chosen.sources
             for b in 0..<Buckets.count {
                 let slot = encode + c * Buckets.count + b
-                let g = b >> chosen.shift
+                let g = b >> bestShift
                 switch chosen.sources[g] {
                 case .bank(let k): slot.pointee = UnsafePointer(bank.encode + k * Tokens.maximumCount)
                 case .model: slot.pointee = UnsafePointer(model!.encode + (c * Buckets.count + b) * Tokens.maximumCount)
                 case .own(let freqs):
-                    if b & ((1 << chosen.shift) - 1) == 0 {
+                    if b & ((1 << bestShift) - 1) == 0 {
                         let syms = UnsafeMutablePointer<EncodeSymbol>.allocate(capacity: Tokens.maximumCount)
                         freqs.withUnsafeBufferPointer { CodingTables.buildEncode($0.baseAddress!, count: count, into: syms) }
                         owned.append(syms)
@@ -73,86 +80,113 @@ struct EncoderTables: @unchecked Sendable {
         self.owned = owned
     }
 
-    /// The cheapest description of one channel's tables with buckets grouped by `shift`, and
-    /// its cost in bits (data and header).
-    static func choose(_ h: UnsafePointer<UInt32>, count: Int, shift: Int, bank: TableBank,
-                       model: (PreparedModel.Coding, Int)?) throws -> (bits: Double, sources: [TableSource]) {
-        let groups = Buckets.count >> shift
-        var gh = [UInt32](repeating: 0, count: groups * 64)
-        var total = [UInt32](repeating: 0, count: groups)
-        var top = [Int](repeating: 0, count: groups)
-        for b in 0..<Buckets.count {
-            let g = b >> shift
-            for t in 0..<count where h[b * 64 + t] > 0 {
-                gh[g * 64 + t] += h[b * 64 + t]
-                total[g] += h[b * 64 + t]
-                top[g] = max(top[g], t)
-            }
+    /// Work space of `choose`, allocated once per stream.
+    struct ChoiceScratch {
+        let histogram = UnsafeMutablePointer<UInt32>.allocate(capacity: Buckets.count * 64)
+        let total = UnsafeMutablePointer<UInt32>.allocate(capacity: Buckets.count)
+        let top = UnsafeMutablePointer<Int>.allocate(capacity: Buckets.count)
+        let bankIndex = UnsafeMutablePointer<Int>.allocate(capacity: Buckets.count)
+        let pick = UnsafeMutablePointer<Int>.allocate(capacity: Buckets.count)
+        /// Bits per group with a bank table, the model's table, its own table.
+        let bankBits = UnsafeMutablePointer<Double>.allocate(capacity: Buckets.count)
+        let modelBits = UnsafeMutablePointer<Double>.allocate(capacity: Buckets.count)
+        let ownBits = UnsafeMutablePointer<Double>.allocate(capacity: Buckets.count)
+        let tokens = UnsafeMutablePointer<(Int32, Float)>.allocate(capacity: Tokens.maximumCount)
+
+        func free() {
+            histogram.deallocate(); total.deallocate(); top.deallocate(); bankIndex.deallocate(); pick.deallocate()
+            bankBits.deallocate(); modelBits.deallocate(); ownBits.deallocate(); tokens.deallocate()
         }
-        guard let lo = total.firstIndex(where: { $0 > 0 }), let hi = total.lastIndex(where: { $0 > 0 }) else { return (0, []) }
-        var bankIndex = [Int](repeating: ChannelPlan.bankStart, count: groups)
-        var bankBits = [Double](repeating: 0, count: groups)
-        var modelBits = [Double](repeating: .infinity, count: groups)
-        var ownBits = [Double](repeating: .infinity, count: groups)
-        var ownFreqs = [[UInt32]](repeating: [], count: groups)
+    }
+
+    /// The cheapest description of one channel's tables with buckets grouped by `shift`, and
+    /// its cost in bits (data and header); the sources only when `describe`.
+    static func choose(_ h: UnsafePointer<UInt32>, count: Int, shift: Int, bank: TableBank, model: (PreparedModel.Coding, Int)?,
+                       scratch: ChoiceScratch, describe: Bool) throws -> (bits: Double, sources: [TableSource]) {
+        let groups = Buckets.count >> shift
+        let gh = scratch.histogram, total = scratch.total, top = scratch.top
+        // Branch-free merging (the histograms are mostly zeros).
+        gh.update(repeating: 0, count: groups * 64)
+        for b in 0..<Buckets.count {
+            let src = h + b * 64, dst = gh + (b >> shift) * 64
+            for t in 0..<count { dst[t] &+= src[t] }
+        }
+        for g in 0..<groups {
+            let row = gh + g * 64
+            var sum: UInt32 = 0, last = 0
+            for t in 0..<count {
+                sum &+= row[t]
+                last = row[t] != 0 ? t : last
+            }
+            total[g] = sum
+            top[g] = last
+        }
+        var lo = -1, hi = -1
+        for g in 0..<groups where total[g] > 0 { if lo < 0 { lo = g }; hi = g }
+        guard lo >= 0 else { return (0, []) }
+        let bankIndex = scratch.bankIndex, bankBits = scratch.bankBits, modelBits = scratch.modelBits, ownBits = scratch.ownBits
+        var ownFreqs: [[UInt32]]?
         var previous = ChannelPlan.bankStart
-        try gh.withUnsafeBufferPointer { ghp in
-            for g in lo...hi {
-                guard total[g] > 0 else { bankIndex[g] = previous; continue }
-                let hg = ghp.baseAddress! + g * 64
-                let best = bank.best(histogram: hg, maxToken: top[g], start: previous)
-                bankIndex[g] = best.index
-                bankBits[g] = Double(best.bits)
-                previous = best.index
-                if let (coding, c) = model {
-                    var bits = 0.0
-                    coding.costs.withUnsafeBufferPointer { cost in
-                        let row = (c * Buckets.count + g) * count
-                        for t in 0...top[g] where hg[t] > 0 { bits += Double(hg[t]) * Double(cost[row + t]) }
-                    }
-                    modelBits[g] = bits
+        for g in lo...hi {
+            bankBits[g] = 0; modelBits[g] = .infinity; ownBits[g] = .infinity
+            guard total[g] > 0 else { bankIndex[g] = previous; continue }
+            let hg = gh + g * 64
+            let best = bank.best(histogram: hg, maxToken: top[g], scratch: scratch.tokens)
+            bankIndex[g] = best.index
+            bankBits[g] = Double(best.bits)
+            previous = best.index
+            if let (coding, c) = model {
+                var bits = 0.0
+                coding.costs.withUnsafeBufferPointer { cost in
+                    let row = (c * Buckets.count + g) * count
+                    for t in 0...top[g] where hg[t] > 0 { bits += Double(hg[t]) * Double(cost[row + t]) }
                 }
-                if total[g] >= LatentCoder.ownTableMinimum {
-                    let table = try FrequencyTable(histogram: (0..<count).map { UInt64(hg[$0]) }, coverAll: false)
-                    let freqs = table.dense(count: count)
-                    var bits = Double(ChannelPlan.ownTableBits(freqs))
-                    for t in 0...top[g] where hg[t] > 0 { bits += Double(hg[t]) * (12 - log2(Double(freqs[t]))) }
-                    ownBits[g] = bits
-                    ownFreqs[g] = freqs
-                }
+                modelBits[g] = bits
+            }
+            if total[g] >= LatentCoder.ownTableMinimum {
+                let table = try FrequencyTable(histogram: (0..<count).map { UInt64(hg[$0]) }, coverAll: false)
+                let freqs = table.dense(count: count)
+                var bits = Double(ChannelPlan.ownTableBits(freqs))
+                for t in 0...top[g] where hg[t] > 0 { bits += Double(hg[t]) * (12 - log2(Double(freqs[t]))) }
+                ownBits[g] = bits
+                if ownFreqs == nil { ownFreqs = [[UInt32]](repeating: [], count: groups) }
+                ownFreqs![g] = freqs
             }
         }
         // The three ways to describe the groups' tables (header: shift, range, mode).
         var allBank = 12.0, allModel = 12.0, mixed = 12.0
         var previousBank = ChannelPlan.bankStart
-        var mixedChoice = [Int](repeating: 0, count: groups)  // 0 bank, 1 model, 2 own
+        let pick = scratch.pick  // 0 bank, 1 model, 2 own
         for g in lo...hi {
-            let selector = Double(golombLength(bankIndex[g] - previousBank))
-            allBank += bankBits[g] + selector
+            let bankOption = bankBits[g] + Double(golombLength(bankIndex[g] - previousBank))
+            allBank += bankOption
             allModel += modelBits[g]
-            let options = [bankBits[g] + selector, modelBits[g], ownBits[g]]
-            let pick = total[g] == 0 ? 0 : options.indices.min { options[$0] < options[$1] }!
-            mixedChoice[g] = pick
-            mixed += options[pick] + 2
-            if pick == 0 { previousBank = bankIndex[g] }
+            var p = 0, best = bankOption
+            if total[g] > 0 {
+                if modelBits[g] < best { p = 1; best = modelBits[g] }
+                if ownBits[g] < best { p = 2; best = ownBits[g] }
+            }
+            pick[g] = p
+            mixed += best + 2
+            if p == 0 { previousBank = bankIndex[g] }
         }
+        let bits = min(allBank, allModel, mixed)
+        guard describe else { return (bits, []) }
         var sources = [TableSource](repeating: .absent, count: Buckets.count)
-        if allModel <= allBank && allModel <= mixed {
-            for g in lo...hi { sources[g] = .model }
-            return (allModel, sources)
-        }
-        if allBank <= mixed {
-            for g in lo...hi { sources[g] = .bank(bankIndex[g]) }
-            return (allBank, sources)
-        }
         for g in lo...hi {
-            switch mixedChoice[g] {
-            case 1: sources[g] = .model
-            case 2: sources[g] = .own(ownFreqs[g])
-            default: sources[g] = .bank(bankIndex[g])
+            if allModel <= allBank && allModel <= mixed {
+                sources[g] = .model
+            } else if allBank <= mixed {
+                sources[g] = .bank(bankIndex[g])
+            } else {
+                switch pick[g] {
+                case 1: sources[g] = .model
+                case 2: sources[g] = .own(ownFreqs![g])
+                default: sources[g] = .bank(bankIndex[g])
+                }
             }
         }
-        return (mixed, sources)
+        return (bits, sources)
     }
 
     func free() {

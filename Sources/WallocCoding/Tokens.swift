@@ -20,7 +20,15 @@ enum Tokens {
         if u < direct { return (u, 0, 0) }
         let e = 31 &- UInt32(u.leadingZeroBitCount)
         let n = e &- 2
-        return (16 &+ ((e &- 4) << 2) &+ ((u >> n) & 3), n, u & ((1 << n) &- 1))
+        return (16 &+ ((e &- 4) &<< 2) &+ ((u &>> n) & 3), n, u & ((1 &<< n) &- 1))
+    }
+
+    /// The token of `u`, without branches.
+    @inline(__always)
+    static func token(_ u: UInt32) -> UInt32 {
+        let e = 31 &- UInt32((u | 1).leadingZeroBitCount)
+        let large = (e &<< 2) &+ ((u &>> ((e &- 2) & 31)) & 3)
+        return u < direct ? u : large
     }
 
     /// Raw bit count of a token (0 for direct tokens).
@@ -32,9 +40,9 @@ enum Tokens {
     static func join(_ token: UInt32, raw: UInt32) -> UInt32 {
         if token < direct { return token }
         let n = ((token &- 16) >> 2) &+ 2
-        return ((4 | (token & 3)) << n) | raw
+        return ((4 | (token & 3)) &<< n) | raw
     }
 
-    @inline(__always) static func zigzag(_ r: Int32) -> UInt32 { UInt32(bitPattern: (r << 1) ^ (r >> 31)) }
-    @inline(__always) static func unzigzag(_ u: UInt32) -> Int32 { Int32(bitPattern: u >> 1) ^ -Int32(bitPattern: u & 1) }
+    @inline(__always) static func zigzag(_ r: Int32) -> UInt32 { UInt32(bitPattern: (r &<< 1) ^ (r &>> 31)) }
+    @inline(__always) static func unzigzag(_ u: UInt32) -> Int32 { Int32(bitPattern: u &>> 1) ^ (0 &- Int32(bitPattern: u & 1)) }
 }

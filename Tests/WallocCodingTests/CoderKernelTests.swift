@@ -9,7 +9,7 @@ struct CoderKernelTests {
     func tokens() {
         for u in UInt32(0)..<(1 << 16) {
             let (t, n, raw) = Tokens.split(u)
-            #expect(Tokens.rawBits(t) == n && raw < 1 << n)
+            #expect(Tokens.rawBits(t) == n && raw < 1 << n && Tokens.token(u) == t)
             if Tokens.join(t, raw: raw) != u { Issue.record("u = \(u) -> token \(t), \(n) raw bits, raw \(raw)"); return }
         }
         #expect(Tokens.split(15).token == 15 && Tokens.split(16) == (16, 2, 0) && Tokens.split(23) == (17, 2, 3))
