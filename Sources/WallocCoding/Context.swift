@@ -50,24 +50,50 @@ enum Buckets {
     static let lookup: [UInt8] = (0...maximumActivity).map { s in UInt8(thresholds.lastIndex { $0 <= s }!) }
 }
 
-/// A spatial predictor from the neighbours a, b, c (values in the latent range).
+/// A spatial predictor from the neighbours a, b, c (values in the latent range), for one value
+/// and for eight at a time.
 protocol Predictor {
     static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32
+    static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32>
 }
 
-enum PredictZero: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { 0 } }
-enum PredictA: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { a } }
-enum PredictB: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { b } }
+enum PredictZero: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { 0 }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { .zero }
+}
+enum PredictA: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { a }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { a }
+}
+enum PredictB: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { b }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { b }
+}
 /// LOCO-I's median edge detector.
 enum PredictMedian: Predictor {
     @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 {
         let lo = min(a, b), hi = max(a, b)
         return c >= hi ? lo : (c <= lo ? hi : a &+ b &- c)
     }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> {
+        // (pointwiseMin / pointwiseMax are not inlined as vector operations.)
+        let less = b .< a
+        let lo = a.replacing(with: b, where: less), hi = b.replacing(with: a, where: less)
+        return (a &+ b &- c).replacing(with: hi, where: c .<= lo).replacing(with: lo, where: c .>= hi)
+    }
 }
-enum PredictAverage: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { (a &+ b) >> 1 } }
-enum PredictGradient: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { a &+ b &- c } }
-enum PredictExtrapolate: Predictor { @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { 2 &* a &- b } }
+enum PredictAverage: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { (a &+ b) >> 1 }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { (a &+ b) &>> 1 }
+}
+enum PredictGradient: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { a &+ b &- c }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { a &+ b &- c }
+}
+enum PredictExtrapolate: Predictor {
+    @inline(__always) static func predict(_ a: Int32, _ b: Int32, _ c: Int32) -> Int32 { 2 &* a &- b }
+    @inline(__always) static func predict(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>) -> SIMD8<Int32> { a &+ a &- b }
+}
 
 enum Predictors {
     /// Mode numbers as stored in streams (see `Kernels.tokenize(predictor:_:)`).

@@ -3,6 +3,9 @@ import WallocTensor
 
 /// Lossless coding of integer latent tensors `[C, H, W]` (images) or `[C, L]` (audio) with
 /// context-modelled rANS. docs/entropy-coding.md describes the model and the payload layout.
+nonisolated(unsafe) public var stageTimes = [Double](repeating: 0, count: 8)
+@inline(__always) func cpuNow() -> Double { var ts = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9 }
+
 public enum LatentCoder {
     /// First byte of every payload.
     static let formatVersion: UInt8 = 2
@@ -141,7 +144,9 @@ public enum LatentCoder {
                 throw WallocError("the default entropy model is for \(d.channels) channels of \(d.bits) bits, the latents have \(channels) of \(bits)")
             }
         }
+        var t0 = cpuNow()
         let (values, constant) = try integers(latents, bits: bits)
+        stageTimes[0] += cpuNow() - t0; t0 = cpuNow()
         var plans = [ChannelPlan](repeating: ChannelPlan(), count: channels)
         let choices = values.withUnsafeBufferPointer {
             Analysis.choose(values: $0.baseAddress!, layout: layout, bits: bits, skip: constant, preferred: defaults?.predictors)
@@ -157,6 +162,7 @@ public enum LatentCoder {
             }
         }
         let span = layout.defaultSpan()
+        stageTimes[1] += cpuNow() - t0; t0 = cpuNow()
         let segments = layout.segments(span: span)
         let histSize = channels * histogramSize
         let syms = UnsafeMutablePointer<UInt32>.allocate(capacity: channels * n)
@@ -180,8 +186,10 @@ public enum LatentCoder {
             for i in 0..<histSize { hists[i] &+= hists[s * histSize + i] }
         }
         foldHistograms(hists, channels: channels)
+        stageTimes[2] += cpuNow() - t0; t0 = cpuNow()
         let tables = try EncoderTables(plans: &plans, hist: hists, plane: n, bits: bits, defaults: defaults)
         defer { tables.free() }
+        stageTimes[3] += cpuNow() - t0; t0 = cpuNow()
 
         // rANS (backwards) and raw bits (forwards) per segment.
         var outputs = [(words: [UInt8], raw: [UInt8])](repeating: ([], []), count: segments.count)
@@ -194,6 +202,8 @@ public enum LatentCoder {
                 }
             }
         }
+        stageTimes[4] += cpuNow() - t0; t0 = cpuNow()
+        defer { stageTimes[5] += cpuNow() - t0 }
         var header = BitWriter()
         let tokens = Tokens.count(bits: bits)
         for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens) }

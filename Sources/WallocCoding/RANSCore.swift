@@ -71,9 +71,15 @@ enum Kernels {
     static func tokenize<P: Predictor, G: Neighbours, M: PassMode>(_: P.Type, _: G.Type, _: M.Type, _ pass: TokenizePass) {
         let geo = pass.geo, lut = pass.lut
         let half = pass.half, mask = pass.mask, cols = geo.cols, stride = geo.stride
-        // Without counting, `hist` and `syms` are never dereferenced.
+        // Without counting, `hist` is never dereferenced and symbols go to a scratch row.
         let hist = pass.hist ?? UnsafeMutablePointer(bitPattern: 64)!
-        let syms = pass.syms ?? hist
+        let scratch: UnsafeMutablePointer<UInt32>? = M.counts ? nil : .allocate(capacity: cols)
+        defer { scratch?.deallocate() }
+        let half8 = SIMD8<Int32>(repeating: half), mask8 = SIMD8<Int32>(repeating: mask)
+        let one8 = SIMD8<Int32>(repeating: 1), two8 = SIMD8<Int32>(repeating: 2), three8 = SIMD8<Int32>(repeating: 3)
+        let thirtyOne8 = SIMD8<Int32>(repeating: 31), bias8 = SIMD8<Int32>(repeating: 127)
+        let direct8 = SIMD8<Int32>(repeating: Int32(Tokens.direct)), eight8 = SIMD8<Int32>(repeating: 8)
+        let coefficient = pass.cross?.coefficient ?? 0, coefficient8 = SIMD8<Int32>(repeating: coefficient)
         for y in 0..<geo.rows {
             let o = geo.origin(y)
             let vRow = pass.vals + o, tRow = pass.tok + o
@@ -81,28 +87,54 @@ enum Kernels {
             let vAbove = UnsafePointer(G.up ? vRow - stride : vRow), tAbove = UnsafePointer(G.up ? tRow - stride : tRow)
             let tPrev = pass.prevTok + o
             let eRow = pass.eOut.map { $0 + y * cols }
-            let crossRow = pass.cross.map { $0.reference + y * cols }, coefficient = pass.cross?.coefficient ?? 0
-            let symRow = syms + y * cols
-            var left = Int(tRow[-1]), leftValue = vRow[-1]
-            for x in 0..<cols {
-                let v = vRow[x]
-                let e = wrap(v &- P.predict(leftValue, vAbove[x &+ G.b], vAbove[x &+ G.c]), half: half, mask: mask)
-                leftValue = v
+            let crossRow = pass.cross.map { $0.reference + y * cols }
+            let symRow = M.counts ? pass.syms! + y * cols : scratch!
+            // Residuals, tokens and raw values (`u | token << 16`), eight at a time.
+            var x = 0
+            while x + 8 <= cols {
+                @inline(__always) func load(_ p: UnsafePointer<Int32>) -> SIMD8<Int32> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self) }
+                let v = load(vRow + x)
+                let pred = P.predict(load(vRow + x - 1), load(vAbove + x + G.b), load(vAbove + x + G.c))
+                let e = ((v &- pred &+ half8) & mask8) &- half8
+                if let eRow { UnsafeMutableRawPointer(eRow + x).storeBytes(of: e, as: SIMD8<Int32>.self) }
+                var r = e
+                if let crossRow {
+                    let xt = (coefficient8 &* load(crossRow + x) &+ eight8) &>> 4
+                    r = ((e &- xt &+ half8) & mask8) &- half8
+                }
+                // Zigzag, and the token: floor(log2(u)) from the float exponent (exact below
+                // 2^24). Signed lanes and vector operands keep every operation a vector one.
+                let u = (r &<< 1) ^ (r &>> 31)
+                let ex = (unsafeBitCast(SIMD8<Float>(u | one8), to: SIMD8<Int32>.self) &>> 23) &- bias8
+                let large = (ex &<< 2) &+ ((u &>> ((ex &- two8) & thirtyOne8)) & three8)
+                let t = large.replacing(with: u, where: u .< direct8)
+                UnsafeMutableRawPointer(tRow + x).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: t), as: SIMD8<UInt8>.self)
+                UnsafeMutableRawPointer(symRow + x).storeBytes(of: u | t &<< 16, as: SIMD8<Int32>.self)
+                x &+= 8
+            }
+            while x < cols {
+                let e = wrap(vRow[x] &- P.predict(vRow[x - 1], vAbove[x &+ G.b], vAbove[x &+ G.c]), half: half, mask: mask)
                 if let eRow { eRow[x] = e }
                 var r = e
                 if let crossRow { r = wrap(e &- ((coefficient &* crossRow[x] &+ 8) >> 4), half: half, mask: mask) }
                 let u = Tokens.zigzag(r)
                 let t = Tokens.token(u)
                 tRow[x] = UInt8(truncatingIfNeeded: t)
-                if M.counts {
-                    let s = 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
-                    let b = UInt32(lut[s])
-                    symRow[x] = u | t &<< 16 | b &<< 24
-                    // Two interleaved histograms, so runs of one symbol do not serialise on
-                    // a single counter.
-                    hist[(x & 1) &* histogramStride &+ Int(b &<< 6 | t)] &+= 1
-                }
-                left = Int(t)
+                symRow[x] = u | t &<< 16
+                x &+= 1
+            }
+            guard M.counts else { continue }
+            // Contexts, packed symbols and the histograms.
+            var left = Int(tRow[-1])
+            for x in 0..<cols {
+                let t = Int(tRow[x])
+                let s = 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
+                let b = Int(lut[s])
+                symRow[x] |= UInt32(truncatingIfNeeded: b &<< 24)
+                // Two interleaved histograms, so runs of one symbol do not serialise on a
+                // single counter.
+                hist[(x & 1) &* histogramStride &+ (b &<< 6 | t)] &+= 1
+                left = t
             }
         }
     }

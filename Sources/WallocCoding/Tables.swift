@@ -42,9 +42,9 @@ struct EncoderTables: @unchecked Sendable {
             }
             maxToken[c] = top
             // Merging buckets saves a few header bits per bucket: worth trying on small planes only.
-            let maxShift = n < 2048 ? ChannelPlan.maximumShift : (n < 8192 ? 2 : (n < 65536 ? 1 : 0))
+            let maxShift = n < 2048 ? ChannelPlan.maximumShift : (n < 4096 ? 1 : 0)
             var bestShift = 0, bestBits = Double.infinity
-            for shift in 0...maxShift {
+            for shift in 0...maxShift where maxShift > 0 {
                 let option = try EncoderTables.choose(h, count: count, shift: shift, bank: bank,
                                                       model: shift == 0 ? model.map { ($0, c) } : nil, scratch: scratch, describe: false)
                 if option.bits < bestBits { bestBits = option.bits; bestShift = shift }
