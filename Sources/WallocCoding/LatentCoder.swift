@@ -87,6 +87,8 @@ public enum LatentCoder {
         let off = layout.offset(segment.start), n = layout.plane
         let planes = WorkPlanes(geo)
         defer { planes.free() }
+        let activity = UnsafeMutablePointer<UInt16>.allocate(capacity: geo.cols)
+        defer { activity.deallocate() }
         Buckets.lookup.withUnsafeBufferPointer { lut in
             for c in 0..<layout.channels {
                 planes.swapTokens()
@@ -97,7 +99,7 @@ public enum LatentCoder {
                     prevTok: planes.previous,
                     cross: plan.reference >= 0 ? CrossTerm(reference: ePlanes[plan.reference]! + off, coefficient: plan.coefficient) : nil,
                     eOut: ePlanes[c].map { $0 + off }, syms: coded ? syms! + c * n + off : nil,
-                    hist: coded ? hist! + c * LatentCoder.histogramSize : nil, lut: lut.baseAddress!,
+                    hist: coded ? hist! + c * LatentCoder.histogramSize : nil, activity: activity, lut: lut.baseAddress!,
                     half: Int32(1 << (bits - 1)), mask: Int32((1 << bits) - 1))
                 Kernels.tokenize(predictor: plan.kind == .constant ? 0 : plan.predictor, pass)
             }
@@ -253,28 +255,51 @@ public enum LatentCoder {
                 initialized = 2 * (capacity - pos)
             }
         }
-        var raw = BitWriter()
+        // Raw bits, LSB first, into a buffer sized for the worst case.
         let half = Int32(1 << (bits - 1))
+        var capacityBits = 64
+        for c in 0..<layout.channels {
+            if plans[c].kind == .raw { capacityBits += segN * bits }
+            if plans[c].kind == .coded && tables.maxToken[c] >= Int(Tokens.direct) { capacityBits += segN * 13 }
+        }
+        let sink = UnsafeMutablePointer<UInt32>.allocate(capacity: capacityBits / 32 + 2)
+        defer { sink.deallocate() }
+        var acc: UInt64 = 0, fill: UInt64 = 0, at = 0
+        @inline(__always) func put(_ v: UInt32, _ n: UInt32) {
+            acc |= UInt64(v) &<< fill
+            fill &+= UInt64(n)
+            if fill >= 32 {
+                sink[at] = UInt32(truncatingIfNeeded: acc).littleEndian
+                at &+= 1
+                acc &>>= 32
+                fill &-= 32
+            }
+        }
         for c in 0..<layout.channels {
             switch plans[c].kind {
             case .coded:
                 guard tables.maxToken[c] >= Int(Tokens.direct) else { continue }
                 let s = syms + c * n + off
                 for i in 0..<segN {
-                    let t = (s[i] >> 16) & 0xFF
+                    let t = (s[i] &>> 16) & 0xFF
                     if t >= Tokens.direct {
                         let nb = Tokens.rawBits(t)
-                        raw.write(s[i] & ((1 << nb) - 1), nb)
+                        put(s[i] & ((1 &<< nb) &- 1), nb)
                     }
                 }
             case .raw:
                 let v = values + c * n + off
-                for i in 0..<segN { raw.write(UInt32(bitPattern: v[i] + half), UInt32(bits)) }
+                for i in 0..<segN { put(UInt32(bitPattern: v[i] &+ half), UInt32(bits)) }
             case .constant:
                 break
             }
         }
-        var rawBytes = raw.finish()
+        let byteCount = at * 4 + Int((fill + 7) / 8)
+        var rawBytes = [UInt8](unsafeUninitializedCapacity: byteCount + 2) { b, initialized in
+            UnsafeMutableRawPointer(b.baseAddress!).copyMemory(from: sink, byteCount: at * 4)
+            for k in 0..<Int((fill + 7) / 8) { b[at * 4 + k] = UInt8(truncatingIfNeeded: acc &>> UInt64(8 * k)) }
+            initialized = byteCount
+        }
         if !rawBytes.isEmpty {
             // Raw bits are not covered by the rANS end-state check: 16 bits of CRC-32 guard them.
             let check = WLCFile.crc(rawBytes[...])
@@ -388,11 +413,13 @@ public enum LatentCoder {
         rawBytes.update(from: bytes + index.rawStart, count: rawCount)
         let planes = WorkPlanes(geo)
         let values = UnsafeMutablePointer<Int32>.allocate(capacity: segN)
+        let activity = UnsafeMutablePointer<UInt16>.allocate(capacity: geo.cols)
         defer {
             words.deallocate()
             rawBytes.deallocate()
             planes.free()
             values.deallocate()
+            activity.deallocate()
         }
         var raw = BitReader(UnsafePointer(rawBytes), limitBits: rawCount * 8)
         let anyCoded = plans.contains { $0.kind == .coded }
@@ -418,7 +445,7 @@ public enum LatentCoder {
                 if plan.kind == .coded {
                     let pass = Kernels.DecodePass(geo: geo, vals: planes.vals, tok: planes.current, prevTok: planes.previous,
                                                   contexts: tables.contexts + c * DecoderTables.activities, cross: cross, eOut: eOut,
-                                                  out: dst, outStride: layout.cols, half: half, mask: mask)
+                                                  out: dst, outStride: layout.cols, activity: activity, half: half, mask: mask)
                     guard Kernels.decode(predictor: plan.predictor, pass, state: &state, raw: &raw) else {
                         return "corrupt stream: the entropy-coded latents of channel \(c) do not decode consistently"
                     }
@@ -433,7 +460,7 @@ public enum LatentCoder {
                 for i in 0..<segN { dst[i] = Float(values[i]) }
                 let pass = Kernels.TokenizePass(geo: geo, src: values, srcStride: layout.cols, vals: planes.vals, tok: planes.current,
                                                 prevTok: planes.previous, cross: cross, eOut: eOut, syms: nil, hist: nil,
-                                                lut: lut.baseAddress!, half: half, mask: mask)
+                                                activity: nil, lut: lut.baseAddress!, half: half, mask: mask)
                 Kernels.tokenize(predictor: plan.kind == .constant ? 0 : plan.predictor, pass)
             }
             if anyCoded {

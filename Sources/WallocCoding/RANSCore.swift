@@ -32,6 +32,8 @@ enum Kernels {
         var eOut: UnsafeMutablePointer<Int32>?
         var syms: UnsafeMutablePointer<UInt32>?
         var hist: UnsafeMutablePointer<UInt32>?
+        /// Scratch row of `cols` activities (with `syms`).
+        var activity: UnsafeMutablePointer<UInt16>?
         var lut: UnsafePointer<UInt8>
         var half: Int32
         var mask: Int32
@@ -124,11 +126,14 @@ enum Kernels {
                 x &+= 1
             }
             guard M.counts else { continue }
-            // Contexts, packed symbols and the histograms.
+            // Contexts, packed symbols and the histograms. In 1D, b/c/d are this row's own
+            // earlier tokens, written above, so the activity is computed after the tokens.
+            aboveActivity(G.self, tAbove: tAbove, tPrev: tPrev, cols: cols, into: pass.activity!)
+            let above = pass.activity!
             var left = Int(tRow[-1])
             for x in 0..<cols {
                 let t = Int(tRow[x])
-                let s = 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
+                let s = 2 &* left &+ Int(above[x])
                 let b = Int(lut[s])
                 symRow[x] |= UInt32(truncatingIfNeeded: b &<< 24)
                 // Two interleaved histograms, so runs of one symbol do not serialise on a
@@ -136,6 +141,26 @@ enum Kernels {
                 hist[(x & 1) &* histogramStride &+ (b &<< 6 | t)] &+= 1
                 left = t
             }
+        }
+    }
+
+    /// `2 t_b + t_c + t_d + t_x` for every column of a row (the part of the activity that does
+    /// not depend on the row's own tokens), sixteen at a time.
+    @inline(__always)
+    static func aboveActivity<G: Neighbours>(_: G.Type, tAbove: UnsafePointer<UInt8>, tPrev: UnsafePointer<UInt8>, cols: Int,
+                                             into out: UnsafeMutablePointer<UInt16>) {
+        @inline(__always) func load(_ p: UnsafePointer<UInt8>) -> SIMD16<UInt16> {
+            SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self))
+        }
+        var x = 0
+        while x + 16 <= cols {
+            let s = (load(tAbove + x + G.b) &<< 1) &+ load(tAbove + x + G.c) &+ load(tAbove + x + G.d) &+ load(tPrev + x)
+            UnsafeMutableRawPointer(out + x).storeBytes(of: s, as: SIMD16<UInt16>.self)
+            x += 16
+        }
+        while x < cols {
+            out[x] = UInt16(2 &* Int(tAbove[x &+ G.b]) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x]))
+            x += 1
         }
     }
 
@@ -184,6 +209,8 @@ enum Kernels {
         var eOut: UnsafeMutablePointer<Int32>?
         var out: UnsafeMutablePointer<Float>
         var outStride: Int
+        /// Scratch row of `cols` activities.
+        var activity: UnsafeMutablePointer<UInt16>
         var half: Int32
         var mask: Int32
     }
@@ -221,12 +248,16 @@ enum Kernels {
             let eRow = pass.eOut.map { $0 + y * cols }
             let crossRow = pass.cross.map { $0.reference + y * cols }, coefficient = pass.cross?.coefficient ?? 0
             let outRow = pass.out + y * pass.outStride
+            let above = pass.activity
+            // Images: the activity from the row above and the previous channel, for the whole row.
+            if G.up { aboveActivity(G.self, tAbove: tAbove, tPrev: tPrev, cols: cols, into: above) }
             var left = Int(tRow[-1]), leftValue = vRow[-1]
             var x0 = 0
             while x0 < cols {
                 let x1 = min(cols, x0 + RANS.block)
                 for x in x0..<x1 {
-                    let s = 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
+                    let s = G.up ? 2 &* left &+ Int(above[x])
+                                 : 2 &* (left &+ Int(tAbove[x &+ G.b])) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x])
                     let table = contexts[s]
                     let slot = a & (RANS.total - 1)
                     let t = UInt32(table[Int(slot)])
@@ -250,8 +281,9 @@ enum Kernels {
                     let v = wrap(P.predict(leftValue, vAbove[x &+ G.b], vAbove[x &+ G.c]) &+ r, half: half, mask: mask)
                     vRow[x] = v
                     leftValue = v
-                    outRow[x] = Float(v)
                 }
+                // The block's values as floats (vectorised, off the serial path).
+                for x in x0..<x1 { outRow[x] = Float(vRow[x]) }
                 if pos > wordCount || raw.overrun || flags & 128 != 0 { ok = false; break rows }
                 x0 = x1
             }
