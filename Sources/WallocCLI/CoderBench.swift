@@ -134,7 +134,6 @@ struct CoderBench {
             if let w = r.webpStrong, let t = total.webpStrong { total.webpStrong = t + w } else { total.webpStrong = nil }
             if let w = r.webpPillow, let t = total.webpPillow { total.webpPillow = t + w } else { total.webpPillow = nil }
         }
-        if ProcessInfo.processInfo.environment["WSTAGES"] != nil { print("stages", stageTimes.map { String(format: "%.4f", $0) }) }
         if json {
             let objects = (rows + [total]).map { r -> [String: Any] in
                 var o: [String: Any] = ["name": r.name, "shape": r.shape, "symbols": r.symbols, "rans_bytes": r.rans,

@@ -162,7 +162,6 @@ enum Analysis {
         let m = sub.count
         var residuals = [Int32](repeating: 0, count: channels * m)
         var energy = [Int64](repeating: 0, count: channels)
-        var t0 = cpuNow()
         for ch in 0..<channels where !skip[ch] {
             let v = values + ch * n
             let cost = sums(v, runs: sampleRuns, layout: layout, half: half, mask: mask)
@@ -180,8 +179,6 @@ enum Analysis {
             }
             energy[ch] = e2
         }
-        stageTimes[6] += cpuNow() - t0; t0 = cpuNow()
-        defer { stageTimes[7] += cpuNow() - t0 }
         // The earlier channel whose residual explains most of this one's (least squares), kept
         // when it removes at least 7% of the sum of absolute residuals.
         residuals.withUnsafeBufferPointer { rp in

@@ -3,9 +3,6 @@ import WallocTensor
 
 /// Lossless coding of integer latent tensors `[C, H, W]` (images) or `[C, L]` (audio) with
 /// context-modelled rANS. docs/entropy-coding.md describes the model and the payload layout.
-nonisolated(unsafe) public var stageTimes = [Double](repeating: 0, count: 8)
-@inline(__always) func cpuNow() -> Double { var ts = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9 }
-
 public enum LatentCoder {
     /// First byte of every payload.
     static let formatVersion: UInt8 = 2
@@ -146,9 +143,7 @@ public enum LatentCoder {
                 throw WallocError("the default entropy model is for \(d.channels) channels of \(d.bits) bits, the latents have \(channels) of \(bits)")
             }
         }
-        var t0 = cpuNow()
         let (values, constant) = try integers(latents, bits: bits)
-        stageTimes[0] += cpuNow() - t0; t0 = cpuNow()
         var plans = [ChannelPlan](repeating: ChannelPlan(), count: channels)
         let choices = values.withUnsafeBufferPointer {
             Analysis.choose(values: $0.baseAddress!, layout: layout, bits: bits, skip: constant, preferred: defaults?.predictors)
@@ -164,7 +159,6 @@ public enum LatentCoder {
             }
         }
         let span = layout.defaultSpan()
-        stageTimes[1] += cpuNow() - t0; t0 = cpuNow()
         let segments = layout.segments(span: span)
         let histSize = channels * histogramSize
         let syms = UnsafeMutablePointer<UInt32>.allocate(capacity: channels * n)
@@ -188,10 +182,8 @@ public enum LatentCoder {
             for i in 0..<histSize { hists[i] &+= hists[s * histSize + i] }
         }
         foldHistograms(hists, channels: channels)
-        stageTimes[2] += cpuNow() - t0; t0 = cpuNow()
         let tables = try EncoderTables(plans: &plans, hist: hists, plane: n, bits: bits, defaults: defaults)
         defer { tables.free() }
-        stageTimes[3] += cpuNow() - t0; t0 = cpuNow()
 
         // rANS (backwards) and raw bits (forwards) per segment.
         var outputs = [(words: [UInt8], raw: [UInt8])](repeating: ([], []), count: segments.count)
@@ -204,8 +196,6 @@ public enum LatentCoder {
                 }
             }
         }
-        stageTimes[4] += cpuNow() - t0; t0 = cpuNow()
-        defer { stageTimes[5] += cpuNow() - t0 }
         var header = BitWriter()
         let tokens = Tokens.count(bits: bits)
         for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens) }
@@ -414,12 +404,14 @@ public enum LatentCoder {
         let planes = WorkPlanes(geo)
         let values = UnsafeMutablePointer<Int32>.allocate(capacity: segN)
         let activity = UnsafeMutablePointer<UInt16>.allocate(capacity: geo.cols)
+        let contexts = UnsafeMutablePointer<UnsafePointer<UInt8>>.allocate(capacity: DecoderTables.activities)
         defer {
             words.deallocate()
             rawBytes.deallocate()
             planes.free()
             values.deallocate()
             activity.deallocate()
+            contexts.deallocate()
         }
         var raw = BitReader(UnsafePointer(rawBytes), limitBits: rawCount * 8)
         let anyCoded = plans.contains { $0.kind == .coded }
@@ -443,8 +435,9 @@ public enum LatentCoder {
                 let eOut = ePlanes[c].map { $0 + off }
                 let dst = out + c * n + off
                 if plan.kind == .coded {
+                    tables.contexts(channel: c, into: contexts)
                     let pass = Kernels.DecodePass(geo: geo, vals: planes.vals, tok: planes.current, prevTok: planes.previous,
-                                                  contexts: tables.contexts + c * DecoderTables.activities, cross: cross, eOut: eOut,
+                                                  contexts: contexts, cross: cross, eOut: eOut,
                                                   out: dst, outStride: layout.cols, activity: activity, half: half, mask: mask)
                     guard Kernels.decode(predictor: plan.predictor, pass, state: &state, raw: &raw) else {
                         return "corrupt stream: the entropy-coded latents of channel \(c) do not decode consistently"

@@ -202,12 +202,13 @@ let invalidDecodeTable: SharedPointer<UInt8> = {
     return SharedPointer(pointer: table)
 }()
 
-/// The decoder's table per channel and activity value.
+/// The decoder's tables: per channel and bucket (16 pointers per channel, so memory grows with
+/// the header, never with a declared channel count alone).
 struct DecoderTables: @unchecked Sendable {
     /// Activity values per channel (at least `Buckets.maximumActivity + 1`).
     static let activities = 512
-    /// `channel · 512 + activity` → decoding table.
-    let contexts: UnsafeMutablePointer<UnsafePointer<UInt8>>
+    /// `channel · 16 + bucket` → decoding table.
+    let buckets: UnsafeMutablePointer<UnsafePointer<UInt8>>
     private let owned: [UnsafeMutablePointer<UInt8>]
 
     init(plans: [ChannelPlan], bits: Int, model: LatentModel?) {
@@ -215,18 +216,18 @@ struct DecoderTables: @unchecked Sendable {
         let bank = TableBank.shared(bits: bits)
         let coding = model?.coding()
         let invalid = UnsafePointer(invalidDecodeTable.pointer)
-        contexts = .allocate(capacity: plans.count * DecoderTables.activities)
-        contexts.initialize(repeating: invalid, count: plans.count * DecoderTables.activities)
+        buckets = .allocate(capacity: plans.count * Buckets.count)
+        buckets.initialize(repeating: invalid, count: plans.count * Buckets.count)
         var owned = [UnsafeMutablePointer<UInt8>]()
         for (c, plan) in plans.enumerated() where plan.kind == .coded {
-            var byBucket = [UnsafePointer<UInt8>](repeating: invalid, count: Buckets.count)
             var ownTable: UnsafePointer<UInt8>?
             for b in 0..<Buckets.count {
                 let g = b >> plan.shift
                 if b & ((1 << plan.shift) - 1) == 0 { ownTable = nil }
+                let slot = buckets + c * Buckets.count + b
                 switch plan.sources[g] {
-                case .bank(let k): byBucket[b] = bank.decodeTable(k)
-                case .model: byBucket[b] = UnsafePointer(coding!.decode + (c * Buckets.count + b) * CodingTables.decodeSize)
+                case .bank(let k): slot.pointee = bank.decodeTable(k)
+                case .model: slot.pointee = UnsafePointer(coding!.decode + (c * Buckets.count + b) * CodingTables.decodeSize)
                 case .own(let freqs):
                     if ownTable == nil {
                         let table = UnsafeMutablePointer<UInt8>.allocate(capacity: CodingTables.decodeSize)
@@ -234,19 +235,23 @@ struct DecoderTables: @unchecked Sendable {
                         owned.append(table)
                         ownTable = UnsafePointer(table)
                     }
-                    byBucket[b] = ownTable!
+                    slot.pointee = ownTable!
                 case .absent: break
                 }
-            }
-            for s in 0...Buckets.maximumActivity {
-                contexts[c * DecoderTables.activities + s] = byBucket[Int(Buckets.lookup[s])]
             }
         }
         self.owned = owned
     }
 
+    /// Fills `contexts` (`activities` entries) with channel `c`'s table for each activity.
+    func contexts(channel c: Int, into contexts: UnsafeMutablePointer<UnsafePointer<UInt8>>) {
+        for s in 0...Buckets.maximumActivity { contexts[s] = buckets[c * Buckets.count + Int(Buckets.lookup[s])] }
+        let invalid = UnsafePointer(invalidDecodeTable.pointer)
+        for s in (Buckets.maximumActivity + 1)..<DecoderTables.activities { contexts[s] = invalid }
+    }
+
     func free() {
-        contexts.deallocate()
+        buckets.deallocate()
         for o in owned { o.deallocate() }
     }
 }

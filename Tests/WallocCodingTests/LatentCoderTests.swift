@@ -230,6 +230,43 @@ struct LatentCoderTests {
         #expect(throws: WallocError.self) { try JSONDecoder().decode(LatentModel.self, from: old) }
     }
 
+    @Test("A channel that repeats an earlier one's residuals costs little (cross-channel term)")
+    func crossChannel() throws {
+        let base = makeImageLatents(channels: 1, h: 40, w: 48, bits: 8, scale: 6, seed: 11)
+        var rng = SplitMix(state: 12)
+        let n = base.count
+        var y = Tensor(zeros: [3, 40, 48])
+        for i in 0..<n {
+            let v = base.scalars[i]
+            y.scalars[i] = v
+            // Channel 1: independent noise; channel 2: channel 0 halved plus a little noise.
+            y.scalars[n + i] = Float(Int.random(in: -2...2, using: &rng))
+            y.scalars[2 * n + i] = max(-128, min(127, (v / 2).rounded(.down) + Float(Int.random(in: -1...1, using: &rng))))
+        }
+        let single = try LatentCoder.encode(base, bits: 8).count
+        let noise = try LatentCoder.encode(Tensor(shape: [1, 40, 48], scalars: Array(y.scalars[n..<(2 * n)])), bits: 8).count
+        let alone = try LatentCoder.encode(Tensor(shape: [1, 40, 48], scalars: Array(y.scalars[(2 * n)...])), bits: 8).count
+        let all = try LatentCoder.encode(y, bits: 8)
+        #expect(try LatentCoder.decode(all, shape: y.shape, bits: 8) == y)
+        // With the term, channel 2 costs much less than on its own.
+        let third = all.count - single - noise
+        #expect(Double(third) < 0.75 * Double(alone), "channel 2: \(third) B after channels 0 and 1, \(alone) B alone")
+    }
+
+    @Test("Default tables for 16-bit and 2-bit latents")
+    func wideAndNarrowDefaults() throws {
+        for bits in [16, 2] {
+            let spread = bits == 16 ? 400.0 : 0.5
+            let train = (0..<3).map { makeLatents([2, 20, 20], bits: bits, spread: spread, seed: UInt64(500 + $0)) }
+            let model = try LatentModel.fit(latents: train, bits: bits)
+            let y = makeLatents([2, 6, 6], bits: bits, spread: spread, seed: 600)
+            let data = try LatentCoder.encode(y, bits: bits, defaults: model)
+            #expect(try LatentCoder.decode(data, shape: y.shape, bits: bits, defaults: model) == y)
+            let json = try JSONEncoder().encode(model)
+            #expect(try JSONDecoder().decode(LatentModel.self, from: json) == model)
+        }
+    }
+
     @Test("Audio defaults and 1D fitting")
     func audioDefaults() throws {
         let train = (0..<4).map { makeLatents([4, 3000], bits: 8, spread: 5, seed: UInt64(300 + $0)) }
