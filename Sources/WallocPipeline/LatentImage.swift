@@ -46,6 +46,9 @@ public enum LatentImage {
             }
         }
         if format == .webp {
+            // WebP has no grey images: a one-channel layout is stored as equal R, G and B (what
+            // PIL does with a mode "L" image).
+            if c == 1 { pixels = Tensor(shape: [3, H, W], scalars: pixels.scalars + pixels.scalars + pixels.scalars) }
             return try ImageIO.encode(pixels, format: .webp, bitDepth: 8, quality: webp.quality, lossless: true, webpMethod: webp.method)
         }
         return try ImageIO.encode(pixels, format: format, bitDepth: 8)
@@ -54,9 +57,12 @@ public enum LatentImage {
     /// Inverse of `encode` for latents of `shape` `[N, h, w]`.
     public static func decode(_ data: Data, shape: [Int], bits: Int) throws -> Tensor {
         guard shape.count == 3, bits <= 8 else { throw WallocError("latent images hold 2D latents of at most 8 bits") }
-        let image = try ImageIO.decode(data, name: "latent image")
+        var image = try ImageIO.decode(data, name: "latent image")
         let n = shape[0], h = shape[1], w = shape[2]
         let (c, side) = layout(n)
+        if c == 1 && image.pixels.shape == [3, side * h, side * w] {
+            image.pixels = Tensor(shape: [1, side * h, side * w], scalars: Array(image.pixels.scalars.prefix(side * h * side * w)))
+        }
         guard image.pixels.shape == [c, side * h, side * w] else {
             throw WallocError("corrupt stream: the latent image is \(image.pixels.shape), expected \([c, side * h, side * w])")
         }
