@@ -45,6 +45,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Coder benchmark: tile each image latent N x N times (mirrored) to time large inputs.") var tile: Int = 1
     @Option(help: "Coder benchmark: default entropy tables (entropy.json) to code with.") var entropy: String?
     @Flag(help: "Coder benchmark: code each file with default tables fitted on the other files.") var leaveOneOut = false
+    @Option(parsing: .upToNextOption, help: "Coder benchmark: fit default tables on these latent .npy files and code with them.")
+    var fit: [String] = []
+    @Option(help: "Coder benchmark: write the fitted default tables (entropy.json) here.") var saveEntropy: String?
     @Flag(name: .customLong("skip-webp"), help: "Coder benchmark: do not compress with WebP.") var skipWebP = false
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var compute: ComputeOptions
@@ -54,8 +57,11 @@ struct Bench: ParsableCommand {
         guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
         if !coder.isEmpty {
             guard tile >= 1 else { throw ValidationError("--tile must be at least 1") }
-            return try CoderBench(files: coder, bits: bits, downsampling: downsampling, tile: tile, entropy: entropy,
-                                  leaveOneOut: leaveOneOut, warmup: warmup, repetitions: self.repeat, json: json, skipWebP: skipWebP).run()
+            var bench = CoderBench(files: coder, bits: bits, downsampling: downsampling, tile: tile, entropy: entropy,
+                                   leaveOneOut: leaveOneOut, warmup: warmup, repetitions: self.repeat, json: json, skipWebP: skipWebP)
+            bench.fit = fit
+            bench.saveEntropy = saveEntropy
+            return try bench.run()
         }
         if let gemm { return try timeGemm(gemm) }
         var codecs = [(String, Codec)]()

@@ -15,6 +15,8 @@ struct CoderBench {
     var repetitions: Int
     var json: Bool
     var skipWebP = false
+    var fit: [String] = []
+    var saveEntropy: String?
 
     struct Row {
         var name: String
@@ -92,6 +94,14 @@ struct CoderBench {
         var fixed: LatentModel?
         if let entropy {
             fixed = try JSONDecoder().decode(LatentModel.self, from: try FileIO.read(URL(fileURLWithPath: entropy)))
+        }
+        if !fit.isEmpty {
+            fixed = try LatentModel.fit(latents: try fit.map { try readTensor($0) }, bits: bits)
+            if let saveEntropy {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                try FileIO.writeAtomically(try encoder.encode(fixed!), to: URL(fileURLWithPath: saveEntropy))
+            }
         }
         var rows = [Row]()
         for (i, (name, y)) in inputs.enumerated() {
