@@ -145,22 +145,13 @@ enum Kernels {
     }
 
     /// `2 t_b + t_c + t_d + t_x` for every column of a row (the part of the activity that does
-    /// not depend on the row's own tokens), sixteen at a time.
+    /// not depend on the row's own tokens). A plain loop, which the compiler vectorises.
     @inline(__always)
     static func aboveActivity<G: Neighbours>(_: G.Type, tAbove: UnsafePointer<UInt8>, tPrev: UnsafePointer<UInt8>, cols: Int,
                                              into out: UnsafeMutablePointer<UInt16>) {
-        @inline(__always) func load(_ p: UnsafePointer<UInt8>) -> SIMD16<UInt16> {
-            SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self))
-        }
-        var x = 0
-        while x + 16 <= cols {
-            let s = (load(tAbove + x + G.b) &<< 1) &+ load(tAbove + x + G.c) &+ load(tAbove + x + G.d) &+ load(tPrev + x)
-            UnsafeMutableRawPointer(out + x).storeBytes(of: s, as: SIMD16<UInt16>.self)
-            x += 16
-        }
-        while x < cols {
-            out[x] = UInt16(2 &* Int(tAbove[x &+ G.b]) &+ Int(tAbove[x &+ G.c]) &+ Int(tAbove[x &+ G.d]) &+ Int(tPrev[x]))
-            x += 1
+        let b = tAbove + G.b, c = tAbove + G.c, d = tAbove + G.d
+        for x in 0..<cols {
+            out[x] = (UInt16(b[x]) &<< 1) &+ UInt16(c[x]) &+ UInt16(d[x]) &+ UInt16(tPrev[x])
         }
     }
 
