@@ -45,13 +45,20 @@ extension Codec {
         let noisy = Elementwise.sum(encoded, noise)
         var normal = noisy
         quantizer.toNormal(&normal)
-        let decoded: Tensor
+        var decoded: Tensor
         enum DecoderTape { case pointwise(Conv2dTape), vae(VAETape) }
         let decoderTape: DecoderTape
         switch decoder {
         case .pointwise2D(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .pointwise(t)
         case .vae(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .vae(t)
         default: throw WallocError("2D training does not support this decoder")
+        }
+        var skipTape: Conv2dTape?
+        var skipLayer: Conv2d?
+        if case .pointwise2D(let m)? = skip {
+            let (s, t) = m.forward(training: normal)
+            decoded = Elementwise.sum(decoded, s)
+            skipTape = t; skipLayer = m
         }
         let xHat = try synthesis(decoded)
 
@@ -81,6 +88,10 @@ extension Codec {
         case (.pointwise2D(let m), .pointwise(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
         case (.vae(let m), .vae(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
         default: throw WallocError("internal error: decoder tape mismatch")
+        }
+        if let skipLayer, let skipTape {
+            let dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)
+            dNormal = Elementwise.sum(dNormal, dSkip)
         }
         dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
         let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)

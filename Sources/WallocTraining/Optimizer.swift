@@ -91,6 +91,9 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
     public private(set) var current: Float
     public private(set) var best: Float = .greatestFiniteMagnitude
     public private(set) var badEpochs = 0
+    /// When set, the rate follows a cosine from `peak` down to `minimum` over this many steps after
+    /// the warm-up (and stays at `minimum` after), and validation losses do not change it.
+    public var cosineSteps: Int?
 
     public init(peak: Float = 1e-3, warmupSteps: Int = 1000, factor: Float = 0.5, patience: Int = 5,
                 threshold: Float = 1e-4, minimum: Float = 1e-6) {
@@ -101,11 +104,16 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
     /// The rate for update number `step` (0-based).
     public func rate(step: Int) -> Float {
         if step < warmupSteps { return current * Float(step + 1) / Float(warmupSteps) }
+        if let total = cosineSteps, total > 0 {
+            let t = min(1, Float(step - warmupSteps) / Float(total))
+            return minimum + (peak - minimum) * 0.5 * (1 + cos(Float.pi * t))
+        }
         return current
     }
 
     /// Records a validation loss; reduces the rate after `patience` validations without improvement.
     public mutating func record(validationLoss loss: Float) {
+        if cosineSteps != nil { best = min(best, loss); return }
         if loss < best * (1 - threshold) {
             best = loss
             badEpochs = 0

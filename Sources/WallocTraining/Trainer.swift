@@ -21,6 +21,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Weight ϕ of the wavelet-domain MSE (the reference's `tf_loss`).
     public var tfWeight: Float = 0
     public var seed: UInt64 = 0
+    /// Cosine decay from the peak rate to `minimumLearningRate` over this many steps after the
+    /// warm-up, instead of reduce-on-plateau (nil: reduce-on-plateau, as the reference).
+    public var cosineDecaySteps: Int?
+    /// Parameters left unchanged: every parameter whose name starts with one of these prefixes
+    /// (e.g. `"encoder."` keeps a PCA-initialised encoder, and with it the bit rate, fixed).
+    public var frozen: [String]?
 
     public init() {}
 }
@@ -64,6 +70,7 @@ public struct Trainer: Sendable {
         optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay)
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, factor: config.plateauFactor,
                                         patience: config.plateauPatience, minimum: config.minimumLearningRate)
+        schedule.cosineSteps = config.cosineDecaySteps
         rng = SplitMix64(seed: config.seed)
     }
 
@@ -100,6 +107,7 @@ public struct Trainer: Sendable {
         for i in 0..<noise.count { noise.scalars[i] = rng.uniform() - 0.5 }
         var (losses, gradients) = try codec.lossAndGradients(batch: batch, noise: noise, tfWeight: config.tfWeight)
         guard losses.loss.isFinite else { throw WallocError("training diverged at step \(stepCount): loss is \(losses.loss)") }
+        if let frozen = config.frozen, !frozen.isEmpty { gradients.remove { name in frozen.contains { name.hasPrefix($0) } } }
         if let maxNorm = config.maxGradientNorm { gradients.clip(maxNorm: maxNorm) }
         optimizer.update(&codec, gradients: gradients, lr: learningRate)
         stepCount += 1
