@@ -13,11 +13,15 @@ final class ProgressBar {
     let enabled: Bool
     let isTerminal: Bool
     let logInterval: Double
+    /// Nothing is drawn for work that ends sooner than this (seconds).
+    let delay: Double
     private let start = Date()
+    private var drawn = false
     private var lastDraw = Date.distantPast
     private var startCount: Int?
 
-    init(total: Int, label: String, enabled: Bool = true, logInterval: Double = 30) {
+    init(total: Int, label: String, enabled: Bool = true, logInterval: Double = 30, delay: Double = 0) {
+        self.delay = delay
         self.total = max(1, total)
         self.label = label
         self.enabled = enabled
@@ -30,9 +34,11 @@ final class ProgressBar {
         guard enabled else { return }
         if startCount == nil { startCount = done }
         let now = Date()
+        if !drawn && now.timeIntervalSince(start) < delay { return }
         let interval = isTerminal ? 0.1 : logInterval
         guard force || done >= total || now.timeIntervalSince(lastDraw) >= interval else { return }
         lastDraw = now
+        drawn = true
         let fraction = Double(done) / Double(total)
         let elapsed = now.timeIntervalSince(start)
         let rate = Double(done - (startCount ?? 0)) / max(elapsed, 1e-9)
@@ -49,9 +55,16 @@ final class ProgressBar {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
+    /// Prints a line to standard output above an in-place bar (which is redrawn on the next update).
+    func print(_ line: String) {
+        if enabled && isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        lastDraw = .distantPast
+    }
+
     /// Ends an in-place bar with a newline (no-op for logs).
     func finish() {
-        if enabled && isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        if enabled && isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
     static func duration(_ s: Double) -> String {

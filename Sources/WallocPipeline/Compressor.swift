@@ -76,7 +76,8 @@ public struct Compressor: Sendable {
         }
         let level = SignalPreparation.audioLevel(of: audio.samples)
         let signal = SignalPreparation.normalize(audio.samples, level)
-        return try compress(prepared: signal, original: audio.samples.shape, bitDepth: 16, level: level, sampleRate: audio.sampleRate)
+        return try compress(prepared: signal, original: audio.samples.shape, bitDepth: audio.bitDepth ?? 16, level: level,
+                            sampleRate: audio.sampleRate)
     }
 
     /// Compresses a raw signal (`[C, H, W]` / `[C, L]`, values in [-0.5, 0.5]) as given.
@@ -91,7 +92,14 @@ public struct Compressor: Sendable {
         }
         if let bad = x.scalars.first(where: { !$0.isFinite }) { throw WallocError("the signal contains a non-finite value (\(bad))") }
         let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
-        let latents = try codec.encode(padded)
+        let latents = codec.modality == .image ? try codec.encodeTiled(padded) : try codec.encodeStreaming(TensorSource(padded))
+        return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
+                           sampleRate: sampleRate)
+    }
+
+    /// Entropy-codes latents and wraps them with the header that undoes the preparation.
+    func package(latents: Tensor, original: [Int], padding: Padding, bitDepth: Int, level: AudioLevel,
+                 sampleRate: Int) throws -> WLCFile {
         let bits = codec.config.latentBits
         let payload: Data
         switch coding {
@@ -109,8 +117,8 @@ public struct Compressor: Sendable {
 
     // MARK: decompression
 
-    /// Decodes a `.wlc` file made with this model.
-    public func decompress(_ file: WLCFile) throws -> DecodedSignal {
+    /// Checks a file's header against this model and decodes its integer latents.
+    public func latents(of file: WLCFile) throws -> Tensor {
         let h = file.header
         try h.checkModel(fingerprint: codec.fingerprint, name: name)
         guard h.latentBits == codec.config.latentBits else { throw WallocError("the file's latents are \(h.latentBits)-bit, the model's \(codec.config.latentBits)-bit") }
@@ -122,12 +130,25 @@ public struct Compressor: Sendable {
               codec.latentShape(signalSize: paddedSize) == h.latentShape else {
             throw WallocError("corrupt .wlc file: shapes \(h.originalShape) (padding \(h.paddingBefore)/\(h.paddingAfter)) and latents \(h.latentShape) do not fit this model")
         }
-        let latents: Tensor
         switch h.coding {
-        case .rans: latents = try LatentCoder.decode(file.payload, shape: h.latentShape, bits: h.latentBits, defaults: entropyModel)
-        case .webp, .png: latents = try LatentImage.decode(file.payload, shape: h.latentShape, bits: h.latentBits)
+        case .rans: return try LatentCoder.decode(file.payload, shape: h.latentShape, bits: h.latentBits, defaults: entropyModel)
+        case .webp, .png: return try LatentImage.decode(file.payload, shape: h.latentShape, bits: h.latentBits)
         }
-        let x = try codec.decode(latents)
+    }
+
+    /// Decodes a `.wlc` file made with this model (whole, in memory; see
+    /// `decompress(_:toAudioFile:)` for long audio).
+    public func decompress(_ file: WLCFile) throws -> DecodedSignal {
+        let h = file.header
+        let latents = try latents(of: file)
+        let x: Tensor
+        if codec.modality == .image {
+            x = try codec.decodeTiled(latents)
+        } else {
+            var parts = [Tensor]()
+            try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }
+            x = Tensor.concatenateLastAxis(parts)
+        }
         let cropped = SignalPreparation.crop(x, padding: Padding(before: h.paddingBefore, after: h.paddingAfter))
         if h.bitDepth == 0 { return .signal(cropped) }
         switch h.modality {
