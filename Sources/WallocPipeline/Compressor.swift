@@ -22,8 +22,10 @@ public struct Compressor: Sendable {
     public let name: String
     /// Default entropy tables shipped with the model (`entropy.json`), if any.
     public let entropyModel: LatentModel?
-    /// Bytes of the coding mode to use when compressing.
+    /// How the latents are coded when compressing (rANS by default).
     public var coding: WLCHeader.Coding = .rans
+    /// The model's fingerprint (computed once: it hashes every weight).
+    public let fingerprint: [UInt8]
 
     public static let entropyFileName = "entropy.json"
 
@@ -31,6 +33,7 @@ public struct Compressor: Sendable {
         self.codec = codec
         self.name = name
         self.entropyModel = entropyModel
+        fingerprint = codec.fingerprint
     }
 
     /// Loads a model directory, with its default entropy tables when it has them.
@@ -107,7 +110,7 @@ public struct Compressor: Sendable {
         case .webp: payload = try LatentImage.encode(latents, bits: bits, format: .webp)
         case .png: payload = try LatentImage.encode(latents, bits: bits, format: .png)
         }
-        let header = WLCHeader(fingerprint: codec.fingerprint, modelName: name,
+        let header = WLCHeader(fingerprint: fingerprint, modelName: name,
                                modality: codec.modality == .image ? .image : .audio, originalShape: original,
                                sampleRate: sampleRate, bitDepth: bitDepth, paddingBefore: padding.before,
                                paddingAfter: padding.after, gain: level.gain, offset: level.offset,
@@ -120,7 +123,7 @@ public struct Compressor: Sendable {
     /// Checks a file's header against this model and decodes its integer latents.
     public func latents(of file: WLCFile) throws -> Tensor {
         let h = file.header
-        try h.checkModel(fingerprint: codec.fingerprint, name: name)
+        try h.checkModel(fingerprint: fingerprint, name: name)
         guard h.latentBits == codec.config.latentBits else { throw WallocError("the file's latents are \(h.latentBits)-bit, the model's \(codec.config.latentBits)-bit") }
         // The header's shapes must agree with each other and with the model before decoding.
         let spatial = Array(h.originalShape.dropFirst())
