@@ -42,7 +42,8 @@ public struct Conv1d: Module {
     public var weightNorm: WeightNorm?
     public var bias: Tensor?
     public let stride: Int, padding: Int, dilation: Int
-    private var packed: Tensor
+    /// The weight as `[k, out, in]` (one `[out, in]` matrix per kernel tap).
+    public private(set) var packed: Tensor
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
