@@ -9,16 +9,17 @@ enum Trig {
     /// scalar library functions.
     static let reductionLimit: Float = 8192
 
-    /// `(sin x, cos x)`: reduction by π/2 (Cody-Waite, three constants), Cephes' minimax
-    /// polynomials on [-π/4, π/4], quadrant selection; about 1e-7 absolute error for |x| ≤ 8192.
+    /// `|x|` lane-wise.
+    @inline(__always)
+    static func magnitude(_ x: V) -> V {
+        unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: V.self)
+    }
+
+    /// `(sin x, cos x)` for |x| ≤ `reductionLimit` (callers check and fall back to the library
+    /// functions): reduction by π/2 (Cody-Waite, three constants), Cephes' minimax polynomials on
+    /// [-π/4, π/4], quadrant selection; about 1e-7 absolute error.
     @inline(__always)
     static func sincos(_ x: V) -> (V, V) {
-        let big = (x .> V(repeating: reductionLimit)) .| (x .< V(repeating: -reductionLimit))
-        if any(big) {
-            var s = V(), c = V()
-            for i in 0..<16 { s[i] = Foundation.sin(x[i]); c[i] = Foundation.cos(x[i]) }
-            return (s, c)
-        }
         let magic = V(repeating: 12_582_912)
         let t = x * 0.636619772367581343 + magic
         let n = t - magic
@@ -33,13 +34,13 @@ enum Trig {
         var pc = V(repeating: -1.388731625493765e-3).addingProduct(V(repeating: 2.443315711809948e-5), z)
         pc = V(repeating: 4.166664568298827e-2).addingProduct(pc, z)
         let cosR = (V(repeating: 1) - 0.5 * z).addingProduct(pc, z * z)
-        let swap = (q & 1) .!= 0
-        var s = sinR, c = cosR
-        s.replace(with: cosR, where: swap)
-        c.replace(with: sinR, where: swap)
+        // Quadrant selection with bit operations (masked `replace` on integer masks is scalarised).
+        typealias U = SIMD16<UInt32>
+        let swap = U(repeating: 0) &- (q & 1)  // all ones where q is odd
+        let sr = unsafeBitCast(sinR, to: U.self), cr = unsafeBitCast(cosR, to: U.self)
         let sinSign = (q & 2) &<< 30, cosSign = ((q &+ 1) & 2) &<< 30
-        s = unsafeBitCast(unsafeBitCast(s, to: SIMD16<UInt32>.self) ^ sinSign, to: V.self)
-        c = unsafeBitCast(unsafeBitCast(c, to: SIMD16<UInt32>.self) ^ cosSign, to: V.self)
+        let s = unsafeBitCast(((sr & ~swap) | (cr & swap)) ^ sinSign, to: V.self)
+        let c = unsafeBitCast(((cr & ~swap) | (sr & swap)) ^ cosSign, to: V.self)
         return (s, c)
     }
 }
@@ -58,13 +59,29 @@ extension Snake {
         precondition(x.rank == 3 && x.shape[1] == channels, "Snake expects [N, \(channels), L], got \(x.shape)")
         let c = channels, l = x.shape[2]
         let coeff = coefficients()
-        var out = x
-        out.withUnsafeMutableBufferPointer { ob in
-            parallelFor(x.shape[0] * c) { row in
-                let (a, inv, _) = coeff[row % c]
-                VectorMath.map(ob.baseAddress! + row * l, count: l) { v in
-                    let s = Trig.sincos(v * a).0
-                    return v.addingProduct(s * s, V(repeating: inv))
+        var out = Tensor(uninitialized: x.shape)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                parallelFor(x.shape[0] * c) { row in
+                    let (a, inv, _) = coeff[row % c]
+                    let xr = xb.baseAddress! + row * l, yr = ob.baseAddress! + row * l
+                    let av = V(repeating: a), iv = V(repeating: inv)
+                    var largest = V(repeating: 0)
+                    var i = 0
+                    while i + 16 <= l {
+                        let v = UnsafeRawPointer(xr + i).loadUnaligned(as: V.self), ax = v * av
+                        let m = Trig.magnitude(ax)
+                        largest.replace(with: m, where: m .> largest)
+                        let s = Trig.sincos(ax).0
+                        UnsafeMutableRawPointer(yr + i).storeBytes(of: v.addingProduct(s * s, iv), as: V.self)
+                        i += 16
+                    }
+                    // The tail, and rows with arguments beyond the vector reduction: library sine.
+                    let from = largest.max() > Trig.reductionLimit ? 0 : i
+                    for t in from..<l {
+                        let s = Foundation.sin(a * xr[t])
+                        yr[t] = xr[t] + inv * s * s
+                    }
                 }
             }
         }
@@ -87,12 +104,14 @@ extension Snake {
                             let (a, inv, _) = coeff[row % c]
                             let xr = xb.baseAddress! + row * l, gr = gb.baseAddress! + row * l, dr = db.baseAddress! + row * l
                             let av = V(repeating: a), twoAInv = V(repeating: 2 * a * inv)
-                            var accA = V(repeating: 0), accB = V(repeating: 0)
+                            var accA = V(repeating: 0), accB = V(repeating: 0), largest = V(repeating: 0)
                             var i = 0
                             while i + 16 <= l {
                                 let xv = UnsafeRawPointer(xr + i).loadUnaligned(as: V.self)
                                 let gv = UnsafeRawPointer(gr + i).loadUnaligned(as: V.self)
-                                let (s, cs) = Trig.sincos(xv * av)
+                                let ax = xv * av, m = Trig.magnitude(ax)
+                                largest.replace(with: m, where: m .> largest)
+                                let (s, cs) = Trig.sincos(ax)
                                 let sc = s * cs  // sin(2αx)/2
                                 UnsafeMutableRawPointer(dr + i).storeBytes(of: gv.addingProduct(gv * sc, twoAInv), as: V.self)
                                 accA = accA.addingProduct(gv * sc, xv)
@@ -100,6 +119,7 @@ extension Snake {
                                 i += 16
                             }
                             var sumA = Double(accA.sum()), sumB = Double(accB.sum())
+                            if largest.max() > Trig.reductionLimit { i = 0; sumA = 0; sumB = 0 }
                             while i < l {
                                 let s = Foundation.sin(a * xr[i]), cs = Foundation.cos(a * xr[i])
                                 dr[i] = gr[i] * (1 + 2 * a * inv * s * cs)

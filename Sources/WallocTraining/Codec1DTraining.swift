@@ -50,7 +50,7 @@ extension Codec {
         if let postFilter, let postTape {
             dSynth = postFilter.backward(postTape, dxHat, prefix: "post", into: &gradients)
         }
-        var dDecoded = WaveletAdjoint.synthesis1D(dSynth, levels: config.J)
+        var dDecoded = WaveletAdjoint.synthesis1DFast(dSynth, levels: config.J)
         if tfWeight != 0 {
             dDecoded.withUnsafeMutableBufferPointer { db in
                 dDecodedTF.withUnsafeBufferPointer { tb in

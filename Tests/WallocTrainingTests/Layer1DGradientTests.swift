@@ -156,3 +156,17 @@ struct Layer1DGradientTests {
                        run: layerRun({ $0.forward(training: $1) }, { m, t, g, grads in m.backward(t, g, prefix: "", into: &grads) }))
     }
 }
+
+@Suite("Vectorised 1D synthesis adjoint")
+struct FastAdjointTests {
+    init() { TestSetup.singleThreaded }
+
+    @Test("synthesis1DFast equals the reference adjoint (short rows, tails, several chunks)",
+          arguments: [(1, 8), (2, 64), (3, 200), (1, 4100), (4, 8192)])
+    func matches(levels: Int, length: Int) {
+        let g = random([2, 3, length], seed: UInt64(length))
+        let fast = WaveletAdjoint.synthesis1DFast(g, levels: levels), reference = WaveletAdjoint.synthesis1D(g, levels: levels)
+        #expect(fast.shape == reference.shape)
+        #expect(fast.maxAbsDifference(reference) < 1e-5)
+    }
+}
