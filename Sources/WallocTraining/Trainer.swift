@@ -88,8 +88,12 @@ public struct Trainer: Sendable {
             for b in 0..<n {
                 let clip = data[rng.below(data.count)]
                 let l = clip.shape[1], t0 = rng.below(l - s + 1)
-                for ch in 0..<c {
-                    for t in 0..<s { batch.scalars[(b * c + ch) * s + t] = clip.scalars[ch * l + t0 + t] }
+                clip.withUnsafeBufferPointer { src in
+                    batch.withUnsafeMutableBufferPointer { dst in
+                        for ch in 0..<c {
+                            (dst.baseAddress! + (b * c + ch) * s).update(from: src.baseAddress! + ch * l + t0, count: s)
+                        }
+                    }
                 }
             }
             return batch
