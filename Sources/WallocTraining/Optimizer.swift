@@ -25,18 +25,36 @@ public struct AdamW: Sendable {
         let stepSize = lr / c1, rootC2 = c2.squareRoot()
         module.visitParameters(prefix: "") { name, p in
             guard let g = gradients[name] else { return }
-            var m = firstMoments[name] ?? Tensor(zeros: p.shape)
-            var v = secondMoments[name] ?? Tensor(zeros: p.shape)
+            // Taken out of the dictionaries so that updating them in place copies nothing.
+            var m = firstMoments.removeValue(forKey: name) ?? Tensor(zeros: p.shape)
+            var v = secondMoments.removeValue(forKey: name) ?? Tensor(zeros: p.shape)
             p.withUnsafeMutableBufferPointer { pb in
                 m.withUnsafeMutableBufferPointer { mb in
                     v.withUnsafeMutableBufferPointer { vb in
                         g.withUnsafeBufferPointer { gb in
                             parallelChunks(pb.count, minChunk: 1 << 14) { r in
-                                for i in r {
+                                // 16 lanes at a time, the same operations in the same order as the scalar tail.
+                                typealias V = SIMD16<Float>
+                                var i = r.lowerBound
+                                while i + 16 <= r.upperBound {
+                                    let gi = UnsafeRawPointer(gb.baseAddress! + i).loadUnaligned(as: V.self)
+                                    let m0 = UnsafeRawPointer(mb.baseAddress! + i).loadUnaligned(as: V.self)
+                                    let v0 = UnsafeRawPointer(vb.baseAddress! + i).loadUnaligned(as: V.self)
+                                    let p0 = UnsafeRawPointer(pb.baseAddress! + i).loadUnaligned(as: V.self)
+                                    let m1 = b1 * m0 + (1 - b1) * gi
+                                    let v1 = b2 * v0 + (1 - b2) * gi * gi
+                                    let p1 = p0 * decay - stepSize * m1 / (v1.squareRoot() / rootC2 + eps)
+                                    UnsafeMutableRawPointer(mb.baseAddress! + i).storeBytes(of: m1, as: V.self)
+                                    UnsafeMutableRawPointer(vb.baseAddress! + i).storeBytes(of: v1, as: V.self)
+                                    UnsafeMutableRawPointer(pb.baseAddress! + i).storeBytes(of: p1, as: V.self)
+                                    i += 16
+                                }
+                                while i < r.upperBound {
                                     let gi = gb[i]
                                     mb[i] = b1 * mb[i] + (1 - b1) * gi
                                     vb[i] = b2 * vb[i] + (1 - b2) * gi * gi
                                     pb[i] = pb[i] * decay - stepSize * mb[i] / (vb[i].squareRoot() / rootC2 + eps)
+                                    i += 1
                                 }
                             }
                         }
