@@ -35,7 +35,15 @@ extension Codec {
         }
         var normal = noisy
         quantizer.toNormal(&normal)
-        let (decoded, decoderTape) = dec.forward(training: normal)
+        var (decoded, decoderTape) = dec.forward(training: normal)
+        // The linear skip path sees the latents without their first and last step.
+        var skipTape: Conv1dTape?
+        var skipLayer: Conv1d?
+        if case .pointwise1D(let m)? = skip {
+            let (s, t) = m.forward(training: Codec.dropEnds(normal))
+            decoded = Elementwise.sum(decoded, s)
+            skipTape = t; skipLayer = m
+        }
         let synthesized = try synthesis(decoded)
         var xHat = synthesized
         var postTape: Conv1dTape?
@@ -60,6 +68,15 @@ extension Codec {
         }
         // Decoder, ToNormal, noise (identity), ToUniform, encoder.
         var dNormal = dec.backward(decoderTape, dDecoded, prefix: "decoder.1", into: &gradients)
+        if let skipLayer, let skipTape {
+            let dInner = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)
+            let n = dNormal.shape[0], c = dNormal.shape[1], l = dNormal.shape[2]
+            dNormal.withUnsafeMutableBufferPointer { db in
+                dInner.withUnsafeBufferPointer { ib in
+                    for r in 0..<(n * c) { VectorMath.add(ib.baseAddress! + r * (l - 2), into: db.baseAddress! + r * l + 1, count: l - 2) }
+                }
+            }
+        }
         dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
         let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)
         switch (encoder, encoderTape) {

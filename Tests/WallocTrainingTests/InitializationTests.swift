@@ -182,3 +182,40 @@ struct InitializationTests {
         }
     }
 }
+
+@Suite("Codec1D linear skip")
+struct Skip1DTests {
+    init() { TestSetup.singleThreaded }
+
+    @Test("Codec1D with a linear skip: gradients by finite differences; PCA initialisation starts at the linear codec")
+    func skip1D() throws {
+        let config = ModelConfig(type: .codec1D, channels: 2, J: 2, Nd: 8, latentDim: 4, latentBits: 8,
+                                 lightweightEncode: true, postFilter: false, linearSkip: true)
+        var codec = try Codec(config: config, seed: 3)
+        let clips = (0..<3).map { k in
+            Tensor(shape: [2, 256], scalars: (0..<512).map { i in 0.3 * sin(Float(i % 256) * (0.05 + 0.07 * Float(k)) + Float(i / 256)) })
+        }
+        try PCAInitialization.apply(to: &codec, signals: clips, scale: 30)
+        let params = Dictionary(uniqueKeysWithValues: codec.namedParameters())
+        #expect(try #require(params["decoder.1.conv2.weight_g"]).maxMagnitude == 0)
+        // Nudge the zeroed layer so every gradient path is exercised.
+        codec.visitParameters(prefix: "") { name, t in if name == "decoder.1.conv2.weight_g" { t.scalars = t.scalars.map { _ in 0.05 } } }
+        codec.parametersDidChange()
+        let x = Tensor.stack([clips[0], clips[1]]).lastAxis(0..<64)
+        let noise = random([2, 4, 18], seed: 6)
+        let (_, grads) = try codec.lossAndGradients(batch: x, noise: noise)
+        let eps: Float = 1e-2
+        for name in ["skip.weight", "skip.bias", "encoder.0.weight", "decoder.1.conv2.weight_g"] {
+            let g = try #require(grads[name])
+            let i = g.scalars.indices.max { abs(g.scalars[$0]) < abs(g.scalars[$1]) }!
+            func loss(_ e: Float) throws -> Double {
+                var m = codec
+                m.visitParameters(prefix: "") { n, t in if n == name { t.scalars[i] += e } }
+                m.parametersDidChange()
+                return Double(try m.lossAndGradients(batch: x, noise: noise).0.loss)
+            }
+            let numeric = Float((try loss(eps) - loss(-eps)) / Double(2 * eps))
+            #expect(abs(numeric - g.scalars[i]) <= 3e-2 * abs(g.scalars[i]) + 1e-6, "\(name)[\(i)]: \(numeric) vs \(g.scalars[i])")
+        }
+    }
+}
