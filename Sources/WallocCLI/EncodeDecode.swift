@@ -56,7 +56,9 @@ func outputPlan(_ inputs: [URL], fromDirectory: Bool, output: String, ext: Strin
     }
 }
 
-func fileSize(_ url: URL) -> Int { (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+func fileSize(_ url: URL) -> Int {
+    (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
+}
 
 /// Finds the model: `--model DIR`, else the default model for the modality.
 func compressor(model: String?, modality: Modality) throws -> Compressor {
@@ -124,13 +126,16 @@ struct Encode: ParsableCommand {
                 let data = file.encode()
                 try FileIO.writeAtomically(data, to: out)
                 if !quiet {
-                    let ratio = Double(fileSize(input)) / Double(max(1, data.count))
-                    let s = file.header.originalShape
-                    let unit = file.header.modality == .image
+                    let h = file.header, s = h.originalShape
+                    let unit = h.modality == .image
                         ? String(format: "%.3f bpp", Double(data.count * 8) / Double(s[1] * s[2]))
-                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, file.header.sampleRate))) / 1000)
+                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, h.sampleRate))) / 1000)
+                    // Against the uncompressed samples at the input's bit depth, and against the input file.
+                    let raw = Double(s.reduce(1, *) * max(1, h.bitDepth == 0 ? 32 : h.bitDepth)) / 8
+                    let ratios = String(format: "%.1f:1 vs uncompressed, %.1f:1 vs the input file", raw / Double(max(1, data.count)),
+                                        Double(fileSize(input)) / Double(max(1, data.count)))
                     let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
-                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(String(format: "%.1f", ratio)):1 vs the input file\(note)")
+                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
                 }
             } catch let e as WallocError {
                 failures += 1
