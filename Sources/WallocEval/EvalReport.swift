@@ -103,7 +103,8 @@ public struct EvalReport: Sendable {
         return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    static func quote(_ s: String) -> String {
+    /// A CSV cell, quoted when it holds a comma, quote or line break.
+    public static func quote(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }

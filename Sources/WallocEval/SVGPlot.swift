@@ -140,7 +140,7 @@ public struct SVGPlot: Sendable {
 
     /// An axis range widened to whole multiples of a "nice" tick step (1, 2 or 5 x 10^k), about
     /// five ticks.
-    static func axis(min lo0: Double, max hi0: Double) -> (lo: Double, hi: Double, step: Double, ticks: [Double]) {
+    public static func axis(min lo0: Double, max hi0: Double) -> (lo: Double, hi: Double, step: Double, ticks: [Double]) {
         var lo = lo0, hi = hi0
         if hi - lo < 1e-9 * max(1, abs(hi)) { lo -= max(0.5, abs(lo) * 0.05); hi += max(0.5, abs(hi) * 0.05) }
         let raw = (hi - lo) / 5
@@ -158,7 +158,7 @@ public struct SVGPlot: Sendable {
     }
 
     /// A tick label with as many decimals as the step needs.
-    static func label(_ v: Double, step: Double) -> String {
+    public static func label(_ v: Double, step: Double) -> String {
         let decimals = max(0, Int((-log10(step)).rounded(.up)))
         return String(format: "%.\(decimals)f", v)
     }
