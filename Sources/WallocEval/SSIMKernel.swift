@@ -63,11 +63,10 @@ enum SSIMKernel {
         defer { products.deallocate() }
         for r in 0..<inRows {
             let xr = x + (rows.lowerBound + r) * width, yr = y + (rows.lowerBound + r) * width
-            for j in 0..<width {
-                products[j] = xr[j] * xr[j]
-                products[width + j] = yr[j] * yr[j]
-                products[2 * width + j] = xr[j] * yr[j]
-            }
+            let pxx = products, pyy = products + width, pxy = products + 2 * width
+            for j in 0..<width { pxx[j] = xr[j] * xr[j] }
+            for j in 0..<width { pyy[j] = yr[j] * yr[j] }
+            for j in 0..<width { pxy[j] = xr[j] * yr[j] }
             let row = r * outW
             filterRow(xr, into: h + row, count: outW, g: g)
             filterRow(yr, into: h + plane + row, count: outW, g: g)
@@ -91,14 +90,30 @@ enum SSIMKernel {
                 }
             }
             let mx = acc, my = acc + outW, mxx = acc + 2 * outW, myy = acc + 3 * outW, mxy = acc + 4 * outW
-            var rowSSIM = 0.0, rowCS = 0.0
-            for j in 0..<outW {
+            // The SSIM terms four columns at a time (a reduction the compiler does not vectorise).
+            typealias V = SIMD4<Double>
+            func load(_ p: UnsafeMutablePointer<Double>, _ j: Int) -> V { UnsafeRawPointer(p + j).loadUnaligned(as: V.self) }
+            let (vc1, vc2) = (V(repeating: c1), V(repeating: c2))
+            var sumSSIM = V(), sumCS = V()
+            var j = 0
+            while j + 4 <= outW {
+                let ux = load(mx, j), uy = load(my, j)
+                let vx = load(mxx, j) - ux * ux, vy = load(myy, j) - uy * uy, vxy = load(mxy, j) - ux * uy
+                let cs = (2 * vxy + vc2) / (vx + vy + vc2)
+                let l = (2 * ux * uy + vc1) / (ux * ux + uy * uy + vc1)
+                sumCS += cs
+                sumSSIM += l * cs
+                j += 4
+            }
+            var rowSSIM = sumSSIM.sum(), rowCS = sumCS.sum()
+            while j < outW {
                 let ux = mx[j], uy = my[j]
                 let vx = mxx[j] - ux * ux, vy = myy[j] - uy * uy, vxy = mxy[j] - ux * uy
                 let cs = (2 * vxy + c2) / (vx + vy + c2)
                 let l = (2 * ux * uy + c1) / (ux * ux + uy * uy + c1)
                 rowCS += cs
                 rowSSIM += l * cs
+                j += 1
             }
             ssimSum += rowSSIM
             csSum += rowCS
