@@ -117,20 +117,23 @@ struct Eval: ParsableCommand {
         for spec in qualities {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let list = try Eval.parseQualities(parts.last ?? "", spec: spec)
-            if parts.count == 2 { perCodec[parts[0].lowercased()] = list } else { everyCodec = list }
+            if parts.count == 2 {
+                let codec = evaluator.modality == .image ? try ImageBaseline(name: parts[0]).rawValue : try AudioBaseline(name: parts[0]).rawValue
+                perCodec[codec] = list
+            } else {
+                everyCodec = list
+            }
         }
         var used = Set<String>()
         for name in selected {
             if evaluator.modality == .image {
                 let codec = try ImageBaseline(name: name)
-                let q = perCodec[name] ?? perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities
-                used.formUnion([name, codec.rawValue])
-                evaluator.imageBaselines.append((codec, q))
+                guard used.insert(codec.rawValue).inserted else { continue }
+                evaluator.imageBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
             } else {
                 let codec = try AudioBaseline(name: name)
-                let q = perCodec[name] ?? perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities
-                used.formUnion([name, codec.rawValue])
-                evaluator.audioBaselines.append((codec, q))
+                guard used.insert(codec.rawValue).inserted else { continue }
+                evaluator.audioBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
             }
         }
         if let unused = perCodec.keys.sorted().first(where: { !used.contains($0) }) {
@@ -143,6 +146,6 @@ struct Eval: ParsableCommand {
         guard !values.isEmpty, values.allSatisfy({ $0 != nil && (0...100).contains($0!) }) else {
             throw ValidationError("--qualities '\(spec)': expected CODEC:Q1,Q2,... or Q1,Q2,... with qualities 0-100")
         }
-        return values.map { $0! }
+        return values.map { $0! }.reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } } // drop repeats
     }
 }

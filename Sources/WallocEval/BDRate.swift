@@ -68,6 +68,16 @@ public enum BDRate {
         return Result(percent: 100 * (pow(10, (it - ia) / (hi - lo)) - 1), qualityRange: lo...hi, method: method.rawValue)
     }
 
+    /// The quality a curve reaches at `rate`, interpolated (PCHIP) in log10(rate); nil outside the
+    /// curve's rate range or with fewer than two usable points.
+    public static func quality(at rate: Double, on curve: [RDPoint]) -> Double? {
+        let usable = curve.filter { $0.rate > 0 && $0.rate.isFinite && $0.quality.isFinite }.sorted { $0.rate < $1.rate }
+        var points = [RDPoint]()
+        for p in usable where points.last?.rate != p.rate { points.append(p) }
+        guard points.count >= 2, rate >= points.first!.rate, rate <= points.last!.rate else { return nil }
+        return PCHIP(x: points.map { log10($0.rate) }, y: points.map(\.quality)).value(at: log10(rate))
+    }
+
     /// Usable points sorted by quality, one per quality value.
     static func clean(_ points: [RDPoint]) -> [RDPoint] {
         let usable = points.filter { $0.rate > 0 && $0.rate.isFinite && $0.quality.isFinite }
@@ -78,14 +88,19 @@ public enum BDRate {
     }
 }
 
-/// Monotone piecewise cubic Hermite interpolation of log10(rate) against quality, with the
+/// Monotone piecewise cubic Hermite interpolation (of log10(rate) against quality here), with the
 /// Fritsch–Carlson interior slopes (weighted harmonic mean) and the shape-preserving three-point
 /// end slopes.
 struct PCHIP {
     let x: [Double], y: [Double], d: [Double]
 
+    /// log10(rate) as a function of quality.
     init(_ points: [RDPoint]) {
-        let x = points.map(\.quality), y = points.map { log10($0.rate) }
+        self.init(x: points.map(\.quality), y: points.map { log10($0.rate) })
+    }
+
+    /// y as a function of x; x strictly increasing, at least two points.
+    init(x: [Double], y: [Double]) {
         self.x = x
         self.y = y
         let n = x.count

@@ -12,6 +12,26 @@ public struct EvalReport: Sendable {
     public var summaries: [EvalSummary]
     public var bdRates: [BDRateEntry]
 
+    /// Rates at which `qualityAtRates` interpolates each codec's curve.
+    public var referenceRates: [Double] { modality == .image ? [0.25, 0.5, 1] : [16, 32, 64] }
+
+    /// Per codec and quality metric (PSNR and MS-SSIM; SNR and SI-SDR), the mean quality
+    /// interpolated at each of `referenceRates` (nil outside the codec's rate range or for a
+    /// single setting).
+    public var qualityAtRates: [(codec: String, metric: String, values: [Double?])] {
+        let codecs = summaries.map(\.codec).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let metrics = modality == .image ? ["psnr", "ms_ssim"] : ["snr", "si_sdr"]
+        return codecs.flatMap { codec in
+            metrics.map { metric in
+                let curve = summaries.filter { $0.codec == codec }.compactMap { s -> RDPoint? in
+                    guard let r = s.means[modality.rateMetric], let q = s.means[metric] else { return nil }
+                    return RDPoint(rate: r, quality: q)
+                }
+                return (codec, metric, referenceRates.map { BDRate.quality(at: $0, on: curve) })
+            }
+        }
+    }
+
     public init(modality: EvalModality, models: [(name: String, path: String, type: String, dimensionalityReduction: Double)],
                 baselines: [(codec: String, settings: String)], rows: [EvalRow], failures: [(file: String, error: String)]) {
         self.modality = modality
@@ -63,6 +83,10 @@ public struct EvalReport: Sendable {
             "summary": summary,
             "rows": rowObjects,
             "bd_rate": bd,
+            "quality_at_rate": qualityAtRates.map { e -> [String: Any] in
+                ["codec": e.codec, "metric": e.metric, "rates": referenceRates,
+                 "values": e.values.map { $0.map { $0 as Any } ?? NSNull() }]
+            },
             "failures": failures.map { ["file": $0.file, "error": $0.error] },
         ]
         return try JSONSerialization.data(withJSONObject: EvalReport.sanitize(root), options: [.prettyPrinted, .sortedKeys])
@@ -136,6 +160,19 @@ public struct EvalReport: Sendable {
                 c < 2 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[c] - cell.count) + cell
             }.joined(separator: "  ")
+        }
+        let atRates = qualityAtRates.filter { $0.values.contains { $0 != nil } }
+        if !atRates.isEmpty {
+            let unit = modality == .image ? "bpp" : "kbps"
+            out.append("")
+            out.append("Mean quality at " + referenceRates.map { String(format: "%g", $0) }.joined(separator: " / ") + " \(unit) (interpolated):")
+            let nameWidth = atRates.map(\.codec.count).max()!
+            for e in atRates {
+                let ssim = e.metric == "ms_ssim"
+                let values = e.values.map { $0.map { String(format: ssim ? "%.4f" : "%.2f", $0) } ?? "-" }.joined(separator: " / ")
+                let label = e.metric.uppercased().replacingOccurrences(of: "_", with: "-")
+                out.append("  \(e.codec.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(label) \(values)\(ssim ? "" : " dB")")
+            }
         }
         if !bdRates.isEmpty {
             out.append("")

@@ -39,6 +39,18 @@ struct BDRateTests {
         #expect(abs(mid.percent - 100 * (0.5 / pow(10, -0.5) - 1)) < 1e-9)
     }
 
+    @Test("Quality at a rate: PCHIP in log rate, exact on nodes and on straight lines")
+    func qualityAtRate() {
+        let a = BDRateTests.anchor
+        #expect(BDRate.quality(at: 0.5, on: a.reversed()) == 31.8)
+        #expect(BDRate.quality(at: 0.05, on: a) == nil && BDRate.quality(at: 3, on: a) == nil)
+        #expect(BDRate.quality(at: 1, on: [a[0]]) == nil)
+        let line = [RDPoint(rate: 0.1, quality: 20), RDPoint(rate: 1, quality: 30), RDPoint(rate: 10, quality: 40)]
+        #expect(abs(BDRate.quality(at: pow(10, -0.5), on: line)! - 25) < 1e-12)
+        let q = BDRate.quality(at: 0.7, on: a)!
+        #expect(q > 31.8 && q < 34.5)
+    }
+
     @Test("No overlap, too few points, unusable points")
     func errors() {
         let low = [RDPoint(rate: 0.1, quality: 20), RDPoint(rate: 0.2, quality: 22)]

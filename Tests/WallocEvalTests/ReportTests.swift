@@ -69,6 +69,13 @@ struct ReportTests {
         #expect((object["rows"] as? [[String: Any]])?.count == 8)
         #expect((object["failures"] as? [[String: Any]])?.first?["file"] as? String == "bad.png")
         #expect((object["bd_rate"] as? [[String: Any]])?.count == 2)
+        // Quality at 0.25 / 0.5 / 1 bpp: jpeg's curve spans 0.35...1.3 bpp (means of both files).
+        let atRate = try #require(object["quality_at_rate"] as? [[String: Any]])
+        #expect(atRate.count == 4)
+        let jpegPSNR = try #require(atRate.first { $0["codec"] as? String == "jpeg" && $0["metric"] as? String == "psnr" })
+        let values = try #require(jpegPSNR["values"] as? [Any])
+        #expect(values[0] is NSNull && values[2] is Double && values[1] is Double)
+        #expect((values[1] as! Double) > 29.5 && (values[1] as! Double) < 32.5)
         let csv = String(decoding: ReportTests.report.csv(), as: UTF8.self)
         let lines = csv.split(separator: "\n")
         #expect(lines.count == 9)

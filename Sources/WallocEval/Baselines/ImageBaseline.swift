@@ -20,10 +20,10 @@ public enum ImageBaseline: String, CaseIterable, Sendable {
     /// Qualities that cover about 0.1 to 2 bits per pixel on photographs.
     public var defaultQualities: [Int] {
         switch self {
-        case .jpeg: return [5, 10, 20, 30, 45, 60, 75, 85, 92, 96]
-        case .webp: return [0, 5, 15, 30, 50, 70, 80, 88, 94, 98]
-        case .avif: return [10, 25, 40, 50, 60, 70, 78, 85, 92]
-        case .jxl: return [5, 15, 30, 45, 60, 70, 80, 88, 94]
+        case .jpeg: return [5, 8, 12, 20, 30, 45, 60, 75, 85, 90]
+        case .webp: return [0, 5, 15, 30, 50, 70, 80, 88, 94]
+        case .avif: return [10, 20, 30, 40, 50, 60, 70, 80, 85]
+        case .jxl: return [10, 20, 30, 45, 60, 70, 80, 88, 94]
         }
     }
 
