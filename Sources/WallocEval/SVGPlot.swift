@@ -138,11 +138,15 @@ public struct SVGPlot: Sendable {
         }
     }
 
-    /// An axis range widened to whole multiples of a "nice" tick step (1, 2 or 5 x 10^k), about
-    /// five ticks.
+    /// An axis range padded by 3% and widened to whole multiples of a "nice" tick step (1, 2 or
+    /// 5 x 10^k), about five ticks.
     public static func axis(min lo0: Double, max hi0: Double) -> (lo: Double, hi: Double, step: Double, ticks: [Double]) {
         var lo = lo0, hi = hi0
         if hi - lo < 1e-9 * max(1, abs(hi)) { lo -= max(0.5, abs(lo) * 0.05); hi += max(0.5, abs(hi) * 0.05) }
+        // A little headroom so that no marker sits on the frame (an axis starting at 0 stays there).
+        let pad = 0.03 * (hi - lo)
+        if lo != 0 { lo = lo > 0 ? max(0, lo - pad) : lo - pad } // never pad across 0
+        hi += pad
         let raw = (hi - lo) / 5
         let magnitude = pow(10, (log10(raw)).rounded(.down))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude

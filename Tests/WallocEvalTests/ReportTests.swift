@@ -116,8 +116,11 @@ struct ReportTests {
 
     @Test("Nice axis ticks")
     func ticks() {
-        let a = SVGPlot.axis(min: 0, max: 1.93)
+        let a = SVGPlot.axis(min: 0, max: 1.9)
         #expect(a.lo == 0 && a.hi == 2 && a.step == 0.5 && a.ticks == [0, 0.5, 1, 1.5, 2])
+        // Data reaching a tick gets headroom.
+        let top = SVGPlot.axis(min: 10, max: 25)
+        #expect(top.hi > 25 && top.lo < 10)
         let b = SVGPlot.axis(min: 27.3, max: 41.2)
         #expect(b.step == 5 && b.lo == 25 && b.hi == 45)
         let flat = SVGPlot.axis(min: 3, max: 3)
