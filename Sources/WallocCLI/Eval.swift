@@ -27,6 +27,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Write the results as JSON here.") var json: String
     @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
     @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
+    @Option(help: "Shrink images whose longer side exceeds this many pixels before evaluating (area averaging).") var maxSide: Int?
     @Flag(help: "Overwrite existing outputs.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -59,6 +60,10 @@ struct Eval: ParsableCommand {
             }
         }
         var evaluator = try Evaluator(compressors: compressors)
+        if let maxSide {
+            guard maxSide >= 16 else { throw ValidationError("--max-side must be at least 16") }
+            evaluator.maxSide = maxSide
+        }
         let modality = evaluator.modality
         try configureBaselines(&evaluator)
 

@@ -22,6 +22,9 @@ public struct Evaluator: Sendable {
     public var audioBaselines: [(codec: AudioBaseline, qualities: [Int])] = []
     /// Threads the AVIF and JPEG XL libraries may use.
     public var threads = Threading.count
+    /// Images whose longer side exceeds this are first shrunk to it (area averaging, rounded to
+    /// the file's bit depth), so a folder of large photos can be evaluated at a chosen size.
+    public var maxSide: Int?
 
     /// All models must code the same modality and have distinct names.
     public init(compressors: [Compressor]) throws {
@@ -63,6 +66,9 @@ public struct Evaluator: Sendable {
         let image = try ImageIO.read(url)
         guard !image.isFloat else { throw WallocError("float TIFF images are not supported (metrics assume integer samples in [0, 1])") }
         var reference = image.pixels
+        if let m = maxSide, max(reference.shape[1], reference.shape[2]) > m {
+            reference = PixelPacking.quantized(Resize.fit(reference, maxSide: m), bits: image.bitDepth)
+        }
         var c = reference.shape[0]
         let (h, w) = (reference.shape[1], reference.shape[2])
         if c == 2 || c == 4 { // drop alpha
