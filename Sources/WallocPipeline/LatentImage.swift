@@ -45,11 +45,12 @@ public enum LatentImage {
                 }
             }
         }
+        if format == .webp && c == 1 {
+            // WebP holds colour only: a grey latent image goes in as three equal channels (as PIL does).
+            pixels = Tensor(shape: [3, H, W], scalars: pixels.scalars + pixels.scalars + pixels.scalars)
+        }
         if format == .webp {
-            // WebP has no grey images: a one-channel layout is stored as equal R, G and B (what
-            // PIL does with a mode "L" image).
-            if c == 1 { pixels = Tensor(shape: [3, H, W], scalars: pixels.scalars + pixels.scalars + pixels.scalars) }
-            return try ImageIO.encode(pixels, format: .webp, bitDepth: 8, quality: webp.quality, lossless: true, webpMethod: webp.method)
+            return try ImageIO.encode(pixels, format: .webp, bitDepth: 8, quality: webp.quality, lossless: true, method: webp.method)
         }
         return try ImageIO.encode(pixels, format: format, bitDepth: 8)
     }
@@ -57,14 +58,13 @@ public enum LatentImage {
     /// Inverse of `encode` for latents of `shape` `[N, h, w]`.
     public static func decode(_ data: Data, shape: [Int], bits: Int) throws -> Tensor {
         guard shape.count == 3, bits <= 8 else { throw WallocError("latent images hold 2D latents of at most 8 bits") }
-        var image = try ImageIO.decode(data, name: "latent image")
+        let image = try ImageIO.decode(data, name: "latent image")
         let n = shape[0], h = shape[1], w = shape[2]
         let (c, side) = layout(n)
-        if c == 1 && image.pixels.shape == [3, side * h, side * w] {
-            image.pixels = Tensor(shape: [1, side * h, side * w], scalars: Array(image.pixels.scalars.prefix(side * h * side * w)))
-        }
-        guard image.pixels.shape == [c, side * h, side * w] else {
-            throw WallocError("corrupt stream: the latent image is \(image.pixels.shape), expected \([c, side * h, side * w])")
+        var pixels = image.pixels
+        if c == 1 && pixels.rank == 3 && pixels.shape[0] == 3 { pixels = pixels.slice(0).reshaped([1] + Array(pixels.shape.dropFirst())) }
+        guard pixels.shape == [c, side * h, side * w] else {
+            throw WallocError("corrupt stream: the latent image is \(pixels.shape), expected \([c, side * h, side * w])")
         }
         let H = side * h, W = side * w, perChannel = side * side
         let shift = Float(1 << (bits - 1))
@@ -73,7 +73,7 @@ public enum LatentImage {
             let ch = k / perChannel, tile = k % perChannel, ti = tile / side, tj = tile % side
             for y in 0..<h {
                 for x in 0..<w {
-                    out.scalars[(k * h + y) * w + x] = (image.pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] * 255).rounded() - shift
+                    out.scalars[(k * h + y) * w + x] = (pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] * 255).rounded() - shift
                 }
             }
         }
