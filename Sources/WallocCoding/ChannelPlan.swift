@@ -29,8 +29,8 @@ struct ChannelPlan: Equatable {
     /// Reference channel of the cross-channel term, or −1.
     var reference = -1
     var coefficient: Int32 = 0
-    /// Buckets are merged in groups of `1 << shift` (0...3: 16, 8, 4 or 2 contexts... 1 when
-    /// shift is 4 is not used); small inputs pay for fewer tables.
+    /// Buckets are merged in groups of `1 << shift` (shift 0...3: 16, 8, 4 or 2 contexts), so
+    /// small inputs pay for fewer tables.
     var shift = 0
     /// Table source per group (`absent` outside the used range; entries past `groups` unused).
     var sources = [TableSource](repeating: .absent, count: Buckets.count)
