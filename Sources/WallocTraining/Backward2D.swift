@@ -11,14 +11,45 @@ public struct GroupNormTape: Sendable {
 }
 
 extension GroupNorm {
-    /// Training forward pass (optionally fused with SiLU) and its tape.
+    /// Training forward pass (optionally fused with SiLU) and its tape: one read of `x` for the
+    /// statistics, one read-and-write pass for the output (the same arithmetic as `callAsFunction`).
     public func forward(training x: Tensor, silu: Bool = false) -> (Tensor, GroupNormTape) {
+        precondition(x.rank >= 2 && x.shape[1] == channels, "GroupNorm expects [N, \(channels), ...], got \(x.shape)")
         let (mean, rstd) = statistics(x)
-        return (self(x, silu: silu), GroupNormTape(input: x, mean: mean, rstd: rstd, silu: silu))
+        let n = x.shape[0], c = channels, s = x.count / max(1, n * c), cpg = c / groups
+        var out = Tensor(uninitialized: x.shape)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                weight.withUnsafeBufferPointer { wb in
+                    bias.withUnsafeBufferPointer { bb in
+                        parallelFor(n * groups) { grp in
+                            let sample = grp / groups, g0 = (grp % groups) * cpg
+                            for ch in g0..<(g0 + cpg) {
+                                let a = wb[ch] * rstd[grp], b = bb[ch] - mean[grp] * a
+                                let base = (sample * c + ch) * s
+                                let src = xb.baseAddress! + base, dst = ob.baseAddress! + base
+                                if silu {
+                                    VectorMath.map(src, into: dst, count: s) { v in
+                                        let y = v * a + b
+                                        return y / (1 + VectorMath.exp(-y))
+                                    }
+                                } else {
+                                    VectorMath.map(src, into: dst, count: s) { $0 * a + b }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (out, GroupNormTape(input: x, mean: mean, rstd: rstd, silu: silu))
     }
 
     /// Backward pass: adds `weight` / `bias` gradients under `prefix`, returns the input gradient.
+    /// Per group: one pass forms `dy` (through the SiLU when fused) and the sums `Σ dy`, `Σ dy·x̂`,
+    /// a second writes `dx = rstd·(γ·dy − mean(γ·dy) − x̂·mean(γ·dy·x̂))`; both 16 lanes wide.
     public func backward(_ tape: GroupNormTape, _ gradOutput: Tensor, prefix: String, into gradients: inout Gradients) -> Tensor {
+        typealias V = VectorMath.V
         let x = tape.input
         let n = x.shape[0], c = channels, s = x.count / max(1, n * c), cpg = c / groups
         let m = Float(cpg * s)
@@ -29,42 +60,61 @@ extension GroupNorm {
             gradOutput.withUnsafeBufferPointer { gb in
                 dx.withUnsafeMutableBufferPointer { db in
                     partial.withUnsafeMutableBufferPointer { pb in
-                        let gamma = weight.scalars, beta = bias.scalars
-                        parallelFor(n * groups) { grp in
-                            let sample = grp / groups, g0 = (grp % groups) * cpg
-                            let mu = tape.mean[grp], r = tape.rstd[grp]
-                            var sumA: Float = 0, sumB: Float = 0  // Σ dy·γ, Σ dy·γ·x̂
-                            for ch in g0..<(g0 + cpg) {
-                                let base = (sample * c + ch) * s
-                                let xp = xb.baseAddress! + base, gp = gb.baseAddress! + base, dp = db.baseAddress! + base
-                                let a = gamma[ch], b = beta[ch]
-                                var sdy: Float = 0, sdyx: Float = 0
-                                if tape.silu {
-                                    VectorMath.zip(xp, gp, into: dp, count: s) { xv, gv in
-                                        let xh = (xv - mu) * r
-                                        let y = xh * a + b
-                                        let sig = 1 / (1 + VectorMath.exp(-y))
-                                        return gv * sig * (1 + y * (1 - sig))
+                        weight.withUnsafeBufferPointer { gammaBuffer in
+                            bias.withUnsafeBufferPointer { betaBuffer in
+                                parallelFor(n * groups) { grp in
+                                    let sample = grp / groups, g0 = (grp % groups) * cpg
+                                    let mu = tape.mean[grp], r = tape.rstd[grp]
+                                    let muV = V(repeating: mu), rV = V(repeating: r)
+                                    var sumA: Float = 0, sumB: Float = 0  // Σ dy·γ, Σ dy·γ·x̂
+                                    for ch in g0..<(g0 + cpg) {
+                                        let base = (sample * c + ch) * s
+                                        let xp = xb.baseAddress! + base, gp = gb.baseAddress! + base, dp = db.baseAddress! + base
+                                        let a = gammaBuffer[ch], b = betaBuffer[ch]
+                                        let aV = V(repeating: a), bV = V(repeating: b)
+                                        var accDy = V(repeating: 0), accDyx = V(repeating: 0)
+                                        var i = 0
+                                        while i + 16 <= s {
+                                            let xh = (VectorMath.load(xp + i) - muV) * rV
+                                            var dy = VectorMath.load(gp + i)
+                                            if tape.silu {
+                                                let y = xh * aV + bV
+                                                let sig = 1 / (1 + VectorMath.exp(-y))
+                                                dy = dy * sig * (1 + y * (1 - sig))
+                                                VectorMath.store(dy, dp + i)
+                                            }
+                                            accDy += dy
+                                            accDyx = accDyx.addingProduct(dy, xh)
+                                            i += 16
+                                        }
+                                        var sdy = accDy.sum(), sdyx = accDyx.sum()
+                                        while i < s {
+                                            let xh = (xp[i] - mu) * r
+                                            var dy = gp[i]
+                                            if tape.silu {
+                                                let y = xh * a + b
+                                                let sig = 1 / (1 + VectorMath.exp(-y))
+                                                dy = dy * sig * (1 + y * (1 - sig))
+                                                dp[i] = dy
+                                            }
+                                            sdy += dy; sdyx += dy * xh
+                                            i += 1
+                                        }
+                                        pb[2 * (sample * c + ch)] = sdy
+                                        pb[2 * (sample * c + ch) + 1] = sdyx
+                                        sumA += sdy * a; sumB += sdyx * a
                                     }
-                                } else {
-                                    dp.update(from: gp, count: s)
-                                }
-                                for i in 0..<s {
-                                    let xh = (xp[i] - mu) * r
-                                    sdy += dp[i]; sdyx += dp[i] * xh
-                                }
-                                pb[2 * (sample * c + ch)] = sdy
-                                pb[2 * (sample * c + ch) + 1] = sdyx
-                                sumA += sdy * a; sumB += sdyx * a
-                            }
-                            let meanA = sumA / m, meanB = sumB / m
-                            for ch in g0..<(g0 + cpg) {
-                                let base = (sample * c + ch) * s
-                                let xp = xb.baseAddress! + base, dp = db.baseAddress! + base
-                                let a = gamma[ch]
-                                for i in 0..<s {
-                                    let xh = (xp[i] - mu) * r
-                                    dp[i] = r * (dp[i] * a - meanA - xh * meanB)
+                                    let meanA = V(repeating: sumA / m), meanB = V(repeating: sumB / m)
+                                    for ch in g0..<(g0 + cpg) {
+                                        let base = (sample * c + ch) * s
+                                        let xp = xb.baseAddress! + base, dp = db.baseAddress! + base
+                                        // dy lives in dx already (SiLU) or is still the incoming gradient.
+                                        let dyp = tape.silu ? UnsafePointer(dp) : gb.baseAddress! + base
+                                        let aV = V(repeating: gammaBuffer[ch])
+                                        VectorMath.zip(xp, dyp, into: dp, count: s) { xv, dy in
+                                            rV * (dy * aV - meanA - (xv - muV) * rV * meanB)
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -115,6 +165,28 @@ public enum SiLU {
 }
 
 extension VectorMath {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// `out[i] = f(a[i])`, 16 lanes at a time (`out` may be `a`).
+    @inlinable @inline(__always)
+    static func map(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
+        var i = 0
+        while i + 16 <= count {
+            UnsafeMutableRawPointer(out + i).storeBytes(of: f(UnsafeRawPointer(a + i).loadUnaligned(as: V.self)), as: V.self)
+            i += 16
+        }
+        if i < count {
+            var t = V(repeating: 0)
+            for j in 0..<(count - i) { t[j] = a[i + j] }
+            let r = f(t)
+            for j in 0..<(count - i) { out[i + j] = r[j] }
+        }
+    }
+
     /// `out[i] = f(a[i], b[i])`, 16 lanes at a time.
     @inlinable @inline(__always)
     static func zip(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int,
@@ -155,11 +227,14 @@ enum Elementwise {
     /// `a + b` for equally shaped tensors, multi-threaded.
     static func sum(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
-        var out = a
+        var out = Tensor(uninitialized: a.shape)
         out.withUnsafeMutableBufferPointer { ob in
-            b.withUnsafeBufferPointer { bb in
-                parallelChunks(ob.count, minChunk: 1 << 14) { r in
-                    VectorMath.add(bb.baseAddress! + r.lowerBound, into: ob.baseAddress! + r.lowerBound, count: r.count)
+            a.withUnsafeBufferPointer { ab in
+                b.withUnsafeBufferPointer { bb in
+                    parallelChunks(ob.count, minChunk: 1 << 14) { r in
+                        VectorMath.zip(ab.baseAddress! + r.lowerBound, bb.baseAddress! + r.lowerBound,
+                                       into: ob.baseAddress! + r.lowerBound, count: r.count) { $0 + $1 }
+                    }
                 }
             }
         }

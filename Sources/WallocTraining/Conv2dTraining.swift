@@ -182,9 +182,17 @@ extension Conv2d {
         var flipped = Tensor(uninitialized: [ci, co * kk])
         weight.withUnsafeBufferPointer { wb in
             flipped.withUnsafeMutableBufferPointer { fb in
-                for i in 0..<ci {
-                    for o in 0..<co {
-                        for k in 0..<kk { fb[(i * co + o) * kk + (kk - 1 - k)] = wb[(o * ci + i) * kk + k] }
+                let src = wb.baseAddress!, dst = fb.baseAddress!
+                // 16 x 16 blocks of (in, out): reads and writes stay within a few KB.
+                parallelFor((ci + 15) / 16) { block in
+                    let i0 = block * 16, i1 = min(ci, i0 + 16)
+                    for o0 in stride(from: 0, to: co, by: 16) {
+                        for o in o0..<min(co, o0 + 16) {
+                            for i in i0..<i1 {
+                                let from = src + (o * ci + i) * kk, to = dst + (i * co + o) * kk + kk - 1
+                                for k in 0..<kk { to[-k] = from[k] }
+                            }
+                        }
                     }
                 }
             }

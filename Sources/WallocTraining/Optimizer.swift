@@ -31,12 +31,24 @@ public struct AdamW: Sendable {
                 m.withUnsafeMutableBufferPointer { mb in
                     v.withUnsafeMutableBufferPointer { vb in
                         g.withUnsafeBufferPointer { gb in
+                            let pp = pb.baseAddress!, mp = mb.baseAddress!, vp = vb.baseAddress!, gp = gb.baseAddress!
                             parallelChunks(pb.count, minChunk: 1 << 14) { r in
-                                for i in r {
-                                    let gi = gb[i]
-                                    mb[i] = b1 * mb[i] + (1 - b1) * gi
-                                    vb[i] = b2 * vb[i] + (1 - b2) * gi * gi
-                                    pb[i] = pb[i] * decay - stepSize * mb[i] / (vb[i].squareRoot() / rootC2 + eps)
+                                typealias V = VectorMath.V
+                                var i = r.lowerBound
+                                while i + 16 <= r.upperBound {
+                                    let gi = VectorMath.load(gp + i)
+                                    let mi = b1 * VectorMath.load(mp + i) + (1 - b1) * gi
+                                    let vi = b2 * VectorMath.load(vp + i) + (1 - b2) * gi * gi
+                                    let pi = VectorMath.load(pp + i) * decay - stepSize * mi / (vi.squareRoot() / rootC2 + eps)
+                                    VectorMath.store(mi, mp + i); VectorMath.store(vi, vp + i); VectorMath.store(pi, pp + i)
+                                    i += 16
+                                }
+                                while i < r.upperBound {
+                                    let gi = gp[i]
+                                    mp[i] = b1 * mp[i] + (1 - b1) * gi
+                                    vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
+                                    pp[i] = pp[i] * decay - stepSize * mp[i] / (vp[i].squareRoot() / rootC2 + eps)
+                                    i += 1
                                 }
                             }
                         }
@@ -54,7 +66,25 @@ extension Gradients {
     /// The Euclidean norm of all gradients together.
     public var globalNorm: Float {
         var total: Double = 0
-        for (_, g) in values { for v in g.scalars { total += Double(v) * Double(v) } }
+        for (_, g) in values {
+            g.withUnsafeBufferPointer { b in
+                // 16-lane float partial sums, flushed to double every 1024 elements.
+                let p = b.baseAddress!, n = b.count
+                var i = 0
+                while i < n {
+                    let end = min(n, i + 1024)
+                    var acc = VectorMath.V(repeating: 0)
+                    while i + 16 <= end {
+                        let v = VectorMath.load(p + i)
+                        acc = acc.addingProduct(v, v)
+                        i += 16
+                    }
+                    var part = Double(acc.sum())
+                    while i < end { part += Double(p[i]) * Double(p[i]); i += 1 }
+                    total += part
+                }
+            }
+        }
         return Float(total.squareRoot())
     }
 
