@@ -43,8 +43,9 @@ public struct Conv2d: Module {
                 guard let dst = p.baseAddress, let src = w.baseAddress else { return }
                 parallelFor((co + 15) / 16) { block in
                     for o in (block * 16)..<min(co, block * 16 + 16) {
-                        for i in 0..<ci {
-                            for k in 0..<kk { dst[(k * co + o) * ci + i] = src[(o * ci + i) * kk + k] }
+                        for k in 0..<kk {
+                            let to = dst + (k * co + o) * ci, from = src + o * ci * kk + k
+                            for i in 0..<ci { to[i] = from[i * kk] }
                         }
                     }
                 }
