@@ -25,8 +25,10 @@ public struct AdamW: Sendable {
         let stepSize = lr / c1, rootC2 = c2.squareRoot()
         module.visitParameters(prefix: "") { name, p in
             guard let g = gradients[name] else { return }
-            var m = firstMoments[name] ?? Tensor(zeros: p.shape)
-            var v = secondMoments[name] ?? Tensor(zeros: p.shape)
+            // Taken out of the dictionaries so that the updates below write in place (a tensor still
+            // referenced by the dictionary would be copied on its first write).
+            var m = firstMoments.removeValue(forKey: name) ?? Tensor(zeros: p.shape)
+            var v = secondMoments.removeValue(forKey: name) ?? Tensor(zeros: p.shape)
             p.withUnsafeMutableBufferPointer { pb in
                 m.withUnsafeMutableBufferPointer { mb in
                     v.withUnsafeMutableBufferPointer { vb in
@@ -97,9 +99,17 @@ extension Gradients {
         let factor = maxNorm / (norm + 1e-6)
         guard factor < 1 else { return norm }
         var scaled = Gradients()
-        for (name, var g) in values {
-            g.withUnsafeMutableBufferPointer { VectorMath.scale($0.baseAddress!, count: $0.count, by: factor) }
-            scaled.accumulate(name, g)
+        for (name, g) in values {
+            // Scaled out of place: one pass, where scaling a copy of the stored tensor takes two.
+            let out = Tensor(uninitializedShape: g.shape) { ob in
+                g.withUnsafeBufferPointer { gb in
+                    let src = gb.baseAddress!, dst = ob.baseAddress!
+                    parallelChunks(gb.count, minChunk: 1 << 15) { r in
+                        for i in r { dst[i] = src[i] * factor }
+                    }
+                }
+            }
+            scaled.accumulate(name, out)
         }
         self = scaled
         return norm
