@@ -1,3 +1,4 @@
+import Synchronization
 import WallocNN
 import WallocTensor
 
@@ -89,22 +90,57 @@ struct ColumnLayout {
     /// Tiles in the whole batch.
     var tileCount: Int { n * tilesPerSample }
 
+    /// Whether tiles are `x` itself (1x1 kernel, no padding): no column matrix is built.
+    var isPointwise: Bool { kh == 1 && kw == 1 && ph == 0 && pw == 0 }
+
+    /// Floats a scratch buffer needs to hold any tile's column matrix.
+    var tileCapacity: Int { rows * ((ho + tilesPerSample - 1) / tilesPerSample) * wo }
+
     /// Calls `body(sample, rows, col, ld)` with tile `t` (sample `t / tilesPerSample`): its column
-    /// matrix, or for a pointwise layout (1x1, no padding) `x` itself (no copy); `ld` is the row
-    /// stride of `col`.
-    func withTile(_ x: UnsafePointer<Float>, _ t: Int,
+    /// matrix, built in `scratch` (`tileCapacity` floats), or for a pointwise layout `x` itself;
+    /// `ld` is the row stride of `col`.
+    func withTile(_ x: UnsafePointer<Float>, _ t: Int, scratch: UnsafeMutablePointer<Float>?,
                   _ body: (_ sample: Int, _ rows: Range<Int>, _ col: UnsafePointer<Float>, _ ld: Int) -> Void) {
         let s = t / tilesPerSample, band = tileRows(t % tilesPerSample)
-        if kh == 1 && kw == 1 && ph == 0 && pw == 0 {
+        guard let scratch, !isPointwise else {
             body(s, band, x + s * c * positions + band.lowerBound * wo, positions)
             return
         }
-        let columns = band.count * wo
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
-        defer { col.deallocate() }
-        fill(x, sample: s, rows: band, into: col)
-        body(s, band, col, columns)
+        fill(x, sample: s, rows: band, into: scratch)
+        body(s, band, scratch, band.count * wo)
     }
+
+    /// Runs `body(scratch)` with a scratch buffer for tiles (nil for a pointwise layout), so
+    /// that a worker reuses one buffer, still in cache, for all its tiles.
+    func withScratch(_ body: (UnsafeMutablePointer<Float>?) -> Void) {
+        if isPointwise { body(nil); return }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileCapacity)
+        defer { scratch.deallocate() }
+        body(scratch)
+    }
+
+    /// Calls `body` for every tile, spread over the workers (each takes the next tile, so the
+    /// result does not depend on which worker computes which tile).
+    func forEachTile(_ x: UnsafePointer<Float>,
+                     _ body: (_ sample: Int, _ rows: Range<Int>, _ col: UnsafePointer<Float>, _ ld: Int) -> Void) {
+        let tiles = tileCount
+        let next = TileCounter()
+        parallelFor(min(tiles, Threading.count)) { _ in
+            withScratch { scratch in
+                while true {
+                    let t = next.take()
+                    if t >= tiles { break }
+                    withTile(x, t, scratch: scratch, body)
+                }
+            }
+        }
+    }
+}
+
+/// A shared counter handing out tile indices.
+final class TileCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }
 
 extension Conv2d {
@@ -118,15 +154,13 @@ extension Conv2d {
     static func convolve(_ layout: ColumnLayout, _ x: UnsafePointer<Float>, a: UnsafePointer<Float>, m: Int,
                          bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
         let p = layout.positions, wo = layout.wo, k = layout.rows
-        parallelFor(layout.tileCount) { t in
-            layout.withTile(x, t) { s, band, col, ld in
-                let c = out + s * m * p + band.lowerBound * wo, cols = band.count * wo
-                BLAS.gemm(m: m, n: cols, k: k, a: a, lda: k, b: col, ldb: ld, c: c, ldc: p)
-                if let bias {
-                    for o in 0..<m {
-                        let row = c + o * p, v = bias[o]
-                        for i in 0..<cols { row[i] += v }
-                    }
+        layout.forEachTile(x) { s, band, col, ld in
+            let c = out + s * m * p + band.lowerBound * wo, cols = band.count * wo
+            BLAS.gemm(m: m, n: cols, k: k, a: a, lda: k, b: col, ldb: ld, c: c, ldc: p)
+            if let bias {
+                for o in 0..<m {
+                    let row = c + o * p, v = bias[o]
+                    for i in 0..<cols { row[i] += v }
                 }
             }
         }
@@ -224,11 +258,13 @@ extension Conv2d {
                     parallelFor(groups) { group in
                         let c = dw + group * size
                         let first = group * tiles / groups, end = (group + 1) * tiles / groups
-                        for t in first..<end {
-                            g.withTile(xb.baseAddress!, t) { s, band, col, ld in
-                                BLAS.gemm(transB: true, m: co, n: k, k: band.count * wo,
-                                          a: grad + s * co * p + band.lowerBound * wo, lda: p,
-                                          b: col, ldb: ld, beta: t == first ? 0 : 1, c: c, ldc: k)
+                        g.withScratch { scratch in
+                            for t in first..<end {
+                                g.withTile(xb.baseAddress!, t, scratch: scratch) { s, band, col, ld in
+                                    BLAS.gemm(transB: true, m: co, n: k, k: band.count * wo,
+                                              a: grad + s * co * p + band.lowerBound * wo, lda: p,
+                                              b: col, ldb: ld, beta: t == first ? 0 : 1, c: c, ldc: k)
+                                }
                             }
                         }
                     }
