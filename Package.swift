@@ -53,7 +53,7 @@ let package = Package(
         ),
         .target(
             name: "WallocTraining",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia"]
         ),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
@@ -66,9 +66,16 @@ let package = Package(
             name: "WallocMedia",
             dependencies: ["WallocTensor", "WallocIO", "CMediaShims", "CWebP", "CTIFF", "CSndFile"]
         ),
+        // Baseline codecs for evaluation: AVIF (libaom/dav1d through libavif) and JPEG XL.
+        .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
+        .systemLibrary(name: "CJXL", pkgConfig: "libjxl_threads", providers: [.apt(["libjxl-dev"])]),
+        .target(
+            name: "WallocEval",
+            dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "CAVIF", "CJXL"]
+        ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocEval"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -82,5 +89,6 @@ let package = Package(
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocEvalTests", dependencies: ["Walloc"]),
     ]
 )

@@ -56,7 +56,9 @@ func outputPlan(_ inputs: [URL], fromDirectory: Bool, output: String, ext: Strin
     }
 }
 
-func fileSize(_ url: URL) -> Int { (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+func fileSize(_ url: URL) -> Int {
+    (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
+}
 
 /// Finds the model: `--model DIR`, else the default model for the modality.
 func compressor(model: String?, modality: Modality) throws -> Compressor {
@@ -95,6 +97,7 @@ struct Encode: ParsableCommand {
         let policy = OutputPolicy(force: force)
         var cache = [String: Compressor]()
         var failures = 0
+        let bar = ProgressBar(total: files.count, label: "encode", enabled: !quiet && files.count > 1)
         for (i, (input, out)) in zip(files, outs).enumerated() {
             do {
                 try policy.check(out, inputs: files)
@@ -111,7 +114,10 @@ struct Encode: ParsableCommand {
                     let (f, dropped) = try c.compress(image: try ImageIO.read(input))
                     file = f
                     if dropped { note = " (alpha channel dropped)" }
-                case .audio: file = try c.compress(audio: try AudioIO.read(input))
+                case .audio:
+                    // Long recordings stream through in pieces; a bar shows when one file is long.
+                    let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
+                    file = try c.compress(audioFile: input) { single.update(Int($0 * 1000)) }
                 case .signal:
                     let rank = c.codec.modality == .image ? 3 : 2
                     file = try c.compress(signal: try dropBatch(try readTensor(input.path), rank: rank, what: input.path))
@@ -120,18 +126,22 @@ struct Encode: ParsableCommand {
                 let data = file.encode()
                 try FileIO.writeAtomically(data, to: out)
                 if !quiet {
-                    let ratio = Double(fileSize(input)) / Double(max(1, data.count))
-                    let s = file.header.originalShape
-                    let unit = file.header.modality == .image
+                    let h = file.header, s = h.originalShape
+                    let unit = h.modality == .image
                         ? String(format: "%.3f bpp", Double(data.count * 8) / Double(s[1] * s[2]))
-                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, file.header.sampleRate))) / 1000)
+                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, h.sampleRate))) / 1000)
+                    // Against the uncompressed samples at the input's bit depth, and against the input file.
+                    let raw = Double(s.reduce(1, *) * max(1, h.bitDepth == 0 ? 32 : h.bitDepth)) / 8
+                    let ratios = String(format: "%.1f:1 vs uncompressed, %.1f:1 vs the input file", raw / Double(max(1, data.count)),
+                                        Double(fileSize(input)) / Double(max(1, data.count)))
                     let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
-                    print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(String(format: "%.1f", ratio)):1 vs the input file\(note)")
+                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
                 }
             } catch let e as WallocError {
                 failures += 1
                 printError("error: \(input.path): \(e.message.hasPrefix(input.path) ? String(e.message.dropFirst(input.path.count + 2)) : e.message)")
             }
+            bar.update(i + 1)
         }
         if failures > 0 { throw ExitCode(1) }
     }
@@ -160,6 +170,7 @@ struct Decode: ParsableCommand {
         var failures = 0
         var cache = [String: Compressor]()
         let policy = OutputPolicy(force: force)
+        let bar = ProgressBar(total: files.count, label: "decode", enabled: !quiet && files.count > 1)
         for (i, input) in files.enumerated() {
             do {
                 let file = try WLCFile.decode(try FileIO.read(input))
@@ -170,27 +181,33 @@ struct Decode: ParsableCommand {
                 let key = model ?? modality.rawValue
                 let c = try cache[key] ?? compressor(model: model, modality: modality)
                 cache[key] = c
-                let decoded = try c.decompress(file)
                 let ext = out.pathExtension.lowercased()
-                switch decoded {
-                case .signal(let x): try writeNPY(x, ext: ext, to: out)
-                case .image(let pixels, let depth):
-                    if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }
-                    let format = try ImageFormat(fileExtension: ext)
-                    let bits = format == .png ? min(16, max(8, depth)) : (format == .tiff ? depth : 8)
-                    try ImageIO.write(pixels, to: out, format: format, bitDepth: bits, quality: format == .jpeg || format == .webp ? 95 : nil)
-                case .audio(let samples, let rate, _):
-                    if ext == "npy" { try writeNPY(samples, ext: ext, to: out); break }
-                    try AudioIO.write(samples, sampleRate: rate, to: out)
+                if modality == .audio && file.header.bitDepth != 0 && ext != "npy" {
+                    // Straight to the audio file, piece by piece.
+                    _ = try AudioFormat(fileExtension: ext)
+                    let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
+                    try c.decompress(file, toAudioFile: out) { single.update(Int($0 * 1000)) }
+                } else {
+                    switch try c.decompress(file) {
+                    case .signal(let x): try writeNPY(x, ext: ext, to: out)
+                    case .image(let pixels, let depth):
+                        if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }
+                        let format = try ImageFormat(fileExtension: ext)
+                        let bits = format == .png ? min(16, max(8, depth)) : (format == .tiff ? depth : 8)
+                        try ImageIO.write(pixels, to: out, format: format, bitDepth: bits, quality: format == .jpeg || format == .webp ? 95 : nil)
+                    case .audio(let samples, _, _):
+                        try writeNPY(samples, ext: ext, to: out)
+                    }
                 }
                 if !quiet {
                     let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
-                    print("\(progress)\(input.lastPathComponent) -> \(out.path)")
+                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.path)")
                 }
             } catch let e as WallocError {
                 failures += 1
                 printError("error: \(input.path): \(e.message)")
             }
+            bar.update(i + 1)
         }
         if failures > 0 { throw ExitCode(1) }
     }

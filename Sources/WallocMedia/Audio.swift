@@ -36,10 +36,13 @@ public struct Audio: Sendable {
     public var samples: Tensor
     /// Frames per second.
     public var sampleRate: Int
+    /// Bits per sample of the file it came from (nil when not read from a file).
+    public var bitDepth: Int?
 
-    public init(samples: Tensor, sampleRate: Int) {
+    public init(samples: Tensor, sampleRate: Int, bitDepth: Int? = nil) {
         self.samples = samples
         self.sampleRate = sampleRate
+        self.bitDepth = bitDepth
     }
 
     /// The number of channels (C).
@@ -57,7 +60,7 @@ public enum AudioIO {
         guard !overflow, samples <= AudioLimits.maxSamples else {
             throw WallocError("\(url.path): \(reader.frames) frames x \(reader.channels) channels is more than \(AudioLimits.maxSamples) samples; read it in pieces with AudioReader")
         }
-        return Audio(samples: try reader.read(frames: reader.frames), sampleRate: reader.sampleRate)
+        return Audio(samples: try reader.read(frames: reader.frames), sampleRate: reader.sampleRate, bitDepth: reader.bitDepth)
     }
 
     /// Writes `[C, L]` (or `[L]`, mono) float32 samples atomically (temporary file and rename).
@@ -88,6 +91,16 @@ enum SndFile {
     /// The message for the last failed `sf_open`.
     static func openError() -> String {
         String(cString: sf_error_number(sf_error(nil)))
+    }
+
+    /// Bits per sample of an encoding (lossy codecs count as 16).
+    static func bitDepth(_ format: Int32) -> Int {
+        switch Int(format) & SF_FORMAT_SUBMASK {
+        case SF_FORMAT_PCM_S8, SF_FORMAT_PCM_U8: return 8
+        case SF_FORMAT_PCM_24: return 24
+        case SF_FORMAT_PCM_32, SF_FORMAT_FLOAT, SF_FORMAT_DOUBLE: return 32
+        default: return 16
+        }
     }
 
     /// Whether samples of this encoding are read as floats (else as full-range ints).

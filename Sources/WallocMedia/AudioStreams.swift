@@ -19,6 +19,8 @@ public final class AudioReader {
     public let frames: Int
     /// The next frame `read(frames:)` returns.
     public private(set) var position = 0
+    /// Bits per sample of the file's encoding (8, 16, 24 or 32; 32 for float; 16 for lossy codecs).
+    public let bitDepth: Int
 
     private var handle: OpaquePointer?
     private let readsFloat: Bool
@@ -46,6 +48,7 @@ public final class AudioReader {
         sampleRate = Int(info.samplerate)
         frames = Int(info.frames)
         readsFloat = SndFile.isFloatEncoding(info.format)
+        bitDepth = SndFile.bitDepth(info.format)
         self.handle = handle
     }
 

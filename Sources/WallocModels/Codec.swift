@@ -32,6 +32,16 @@ public struct Codec: Module {
     public var decoder: Decoder
     /// Codec1D's optional kernel-129 convolution applied after synthesis.
     public var postFilter: Conv1d?
+    /// The optional linear path from the latents (after ToNormal) to the bands (`linear_skip`, a
+    /// Walloc extension): a 1x1 convolution whose output is added to the decoder's. For Codec1D it
+    /// sees the latents without their first and last step, which the decoder also drops.
+    public var skip: LinearSkip?
+
+    /// The linear skip path's layer.
+    public enum LinearSkip: Sendable {
+        case pointwise2D(Conv2d)
+        case pointwise1D(Conv1d)
+    }
     public let quantizer: Quantizer
 
     /// Builds a codec with freshly initialised parameters (PyTorch's default layer initialisation,
@@ -51,6 +61,9 @@ public struct Codec: Module {
             encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
             decoder = .pointwise2D(Conv2d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
         case .codec2D:
+            if config.hasLinearSkip {
+                skip = .pointwise2D(Conv2d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
+            }
             if config.lightweightEncode == true {
                 encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
             } else {
@@ -58,6 +71,9 @@ public struct Codec: Module {
             }
             decoder = .vae(VAEDecoder(inChannels: latent, outChannels: bands, width: config.Nd!, initializer: &initializer))
         case .codec1D:
+            if config.hasLinearSkip {
+                skip = .pointwise1D(Conv1d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
+            }
             if config.lightweightEncode == true {
                 encoder = .pointwise1D(Conv1d(inChannels: bands, outChannels: latent, kernelSize: 1, padding: 1, initializer: &initializer))
             } else {
@@ -90,6 +106,11 @@ public struct Codec: Module {
         case .oobleck(var m): try m.visitParameters(prefix: key(prefix, "decoder.1"), body); decoder = .oobleck(m)
         }
         if postFilter != nil { try postFilter!.visitParameters(prefix: key(prefix, "post"), body) }
+        switch skip {
+        case .pointwise2D(var m)?: try m.visitParameters(prefix: key(prefix, "skip"), body); skip = .pointwise2D(m)
+        case .pointwise1D(var m)?: try m.visitParameters(prefix: key(prefix, "skip"), body); skip = .pointwise1D(m)
+        case nil: break
+        }
     }
 
     public mutating func parametersDidChange() {
@@ -105,13 +126,18 @@ public struct Codec: Module {
         case .oobleck(var m): m.parametersDidChange(); decoder = .oobleck(m)
         }
         postFilter?.parametersDidChange()
+        switch skip {
+        case .pointwise2D(var m)?: m.parametersDidChange(); skip = .pointwise2D(m)
+        case .pointwise1D(var m)?: m.parametersDidChange(); skip = .pointwise1D(m)
+        case nil: break
+        }
     }
 
-    /// Parameter counts of the encoder, the decoder and the post filter.
+    /// Parameter counts of the encoder, the decoder (with the linear skip path) and the post filter.
     public var parameterCounts: (encoder: Int, decoder: Int, postFilter: Int) {
         var e = 0, d = 0, p = 0
         for (name, t) in namedParameters() {
-            if name.hasPrefix("encoder.") { e += t.count } else if name.hasPrefix("decoder.") { d += t.count } else { p += t.count }
+            if name.hasPrefix("encoder.") { e += t.count } else if name.hasPrefix("decoder.") || name.hasPrefix("skip.") { d += t.count } else { p += t.count }
         }
         return (e, d, p)
     }
@@ -213,13 +239,41 @@ public struct Codec: Module {
     public func decodeBands(_ latents: Tensor) -> Tensor {
         var (y, added) = batched(latents, rank: spatialRank + 2)
         quantizer.toNormal(&y)
-        let x: Tensor
+        var x: Tensor
         switch decoder {
         case .pointwise2D(let m): x = m(y)
         case .vae(let m): x = m(y)
         case .oobleck(let m): x = m(y)
         }
+        if let skip { addSkip(skip, latents: y, to: &x) }
         return unbatched(x, added)
+    }
+
+    /// Adds the linear skip path's output for normal-domain latents `y` (batched) to the bands `x`.
+    func addSkip(_ skip: LinearSkip, latents y: Tensor, to x: inout Tensor) {
+        let s: Tensor
+        switch skip {
+        case .pointwise2D(let m): s = m(y)
+        case .pointwise1D(let m): s = m(Codec.dropEnds(y))
+        }
+        precondition(s.shape == x.shape, "linear skip output \(s.shape) does not match the decoder's \(x.shape)")
+        x.withUnsafeMutableBufferPointer { xb in
+            s.withUnsafeBufferPointer { sb in
+                parallelChunks(xb.count, minChunk: 1 << 15) { r in
+                    VectorMath.add(sb.baseAddress! + r.lowerBound, into: xb.baseAddress! + r.lowerBound, count: r.count)
+                }
+            }
+        }
+    }
+
+    /// `[N, C, L]` -> `[N, C, L − 2]` without the first and last step (Codec1D latents -> band positions).
+    public static func dropEnds(_ y: Tensor) -> Tensor {
+        let n = y.shape[0], c = y.shape[1], l = y.shape[2]
+        return Tensor(uninitializedShape: [n, c, l - 2]) { dst in
+            y.withUnsafeBufferPointer { src in
+                for r in 0..<(n * c) { (dst.baseAddress! + r * (l - 2)).update(from: src.baseAddress! + r * l + 1, count: l - 2) }
+            }
+        }
     }
 
     /// Synthesis, post filter (Codec1D) and clamp to [-0.5, 0.5]: bands -> signal.

@@ -27,19 +27,28 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var latentBits: Int
     public var lightweightEncode: Bool?
     public var postFilter: Bool?
+    /// Walloc extension (not in the reference): a linear path from the latents to the bands, a
+    /// 1x1 convolution (`skip.weight`, `skip.bias`) added to the decoder's output, so that the
+    /// decoder network learns only what a linear decoder misses. Absent or false in reference models.
+    public var linearSkip: Bool?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
         case latentDim = "latent_dim", latentBits = "latent_bits"
         case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
+        case linearSkip = "linear_skip"
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
-                lightweightEncode: Bool? = nil, postFilter: Bool? = nil) {
+                lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil) {
         self.type = type; self.channels = channels; self.J = J; self.Ne = Ne; self.Nd = Nd
         self.latentDim = latentDim; self.latentBits = latentBits
         self.lightweightEncode = lightweightEncode; self.postFilter = postFilter
+        self.linearSkip = linearSkip
     }
+
+    /// Whether the model has the linear skip path (`linear_skip`).
+    public var hasLinearSkip: Bool { linearSkip == true }
 
     /// Image models are 2D, audio models 1D.
     public var modality: Modality { type == .codec1D ? .audio : .image }
@@ -90,6 +99,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard (0...8).contains(J) else { throw WallocError("J must be in 0...8, got \(J)") }
         guard latentDim >= 1 else { throw WallocError("latent_dim must be at least 1, got \(latentDim)") }
         guard (2...16).contains(latentBits) else { throw WallocError("latent_bits must be in 2...16, got \(latentBits)") }
+        if hasLinearSkip && type == .linearCodec2D {
+            throw WallocError("linear_skip applies to Codec2D and Codec1D; a LinearCodec2D's decoder is linear already")
+        }
         switch type {
         case .linearCodec2D:
             break

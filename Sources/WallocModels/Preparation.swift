@@ -23,7 +23,7 @@ public enum SignalPreparation {
     /// Mirror index for reflect padding (no edge repeat, like numpy's `reflect`), valid for any
     /// offset; a length-1 axis repeats its only sample.
     @inlinable
-    static func mirror(_ i: Int, _ n: Int) -> Int {
+    public static func mirror(_ i: Int, _ n: Int) -> Int {
         if n == 1 { return 0 }
         let period = 2 * (n - 1)
         var k = i % period

@@ -23,11 +23,16 @@ public struct WeightNorm: Sendable {
     public func folded() -> Tensor {
         let rows = v.shape[0], inner = v.count / max(1, rows)
         var w = v
-        for r in 0..<rows {
-            var s: Double = 0
-            for i in 0..<inner { let x = Double(v.scalars[r * inner + i]); s += x * x }
-            let f = s > 0 ? Float(Double(g.scalars[r]) / s.squareRoot()) : 0
-            for i in 0..<inner { w.scalars[r * inner + i] *= f }
+        w.withUnsafeMutableBufferPointer { wb in
+            g.withUnsafeBufferPointer { gb in
+                for r in 0..<rows {
+                    let row = wb.baseAddress! + r * inner
+                    var s: Double = 0
+                    for i in 0..<inner { let x = Double(row[i]); s += x * x }
+                    let f = s > 0 ? Float(Double(gb[r]) / s.squareRoot()) : 0
+                    for i in 0..<inner { row[i] *= f }
+                }
+            }
         }
         return w
     }
@@ -42,7 +47,8 @@ public struct Conv1d: Module {
     public var weightNorm: WeightNorm?
     public var bias: Tensor?
     public let stride: Int, padding: Int, dilation: Int
-    private var packed: Tensor
+    /// The weight as `[k, out, in]` (one `[out, in]` matrix per kernel tap).
+    public private(set) var packed: Tensor
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
@@ -73,8 +79,12 @@ public struct Conv1d: Module {
     public mutating func parametersDidChange() {
         if let weightNorm { weight = weightNorm.folded() }
         let co = weight.shape[0], ci = weight.shape[1], k = weight.shape[2]
-        var p = Tensor(zeros: [k, co, ci])
-        for o in 0..<co { for i in 0..<ci { for j in 0..<k { p.scalars[(j * co + o) * ci + i] = weight.scalars[(o * ci + i) * k + j] } } }
+        var p = Tensor(uninitialized: [k, co, ci])
+        p.withUnsafeMutableBufferPointer { pb in
+            weight.withUnsafeBufferPointer { wb in
+                for o in 0..<co { for i in 0..<ci { for j in 0..<k { pb[(j * co + o) * ci + i] = wb[(o * ci + i) * k + j] } } }
+            }
+        }
         packed = p
     }
 

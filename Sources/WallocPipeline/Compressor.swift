@@ -22,8 +22,10 @@ public struct Compressor: Sendable {
     public let name: String
     /// Default entropy tables shipped with the model (`entropy.json`), if any.
     public let entropyModel: LatentModel?
-    /// Bytes of the coding mode to use when compressing.
+    /// How the latents are coded when compressing (rANS by default).
     public var coding: WLCHeader.Coding = .rans
+    /// The model's fingerprint (computed once: it hashes every weight).
+    public let fingerprint: [UInt8]
 
     public static let entropyFileName = "entropy.json"
 
@@ -31,6 +33,7 @@ public struct Compressor: Sendable {
         self.codec = codec
         self.name = name
         self.entropyModel = entropyModel
+        fingerprint = codec.fingerprint
     }
 
     /// Loads a model directory, with its default entropy tables when it has them.
@@ -76,7 +79,8 @@ public struct Compressor: Sendable {
         }
         let level = SignalPreparation.audioLevel(of: audio.samples)
         let signal = SignalPreparation.normalize(audio.samples, level)
-        return try compress(prepared: signal, original: audio.samples.shape, bitDepth: 16, level: level, sampleRate: audio.sampleRate)
+        return try compress(prepared: signal, original: audio.samples.shape, bitDepth: audio.bitDepth ?? 16, level: level,
+                            sampleRate: audio.sampleRate)
     }
 
     /// Compresses a raw signal (`[C, H, W]` / `[C, L]`, values in [-0.5, 0.5]) as given.
@@ -91,7 +95,14 @@ public struct Compressor: Sendable {
         }
         if let bad = x.scalars.first(where: { !$0.isFinite }) { throw WallocError("the signal contains a non-finite value (\(bad))") }
         let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
-        let latents = try codec.encode(padded)
+        let latents = codec.modality == .image ? try codec.encodeTiled(padded) : try codec.encodeStreaming(TensorSource(padded))
+        return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
+                           sampleRate: sampleRate)
+    }
+
+    /// Entropy-codes latents and wraps them with the header that undoes the preparation.
+    func package(latents: Tensor, original: [Int], padding: Padding, bitDepth: Int, level: AudioLevel,
+                 sampleRate: Int) throws -> WLCFile {
         let bits = codec.config.latentBits
         let payload: Data
         switch coding {
@@ -99,7 +110,7 @@ public struct Compressor: Sendable {
         case .webp: payload = try LatentImage.encode(latents, bits: bits, format: .webp)
         case .png: payload = try LatentImage.encode(latents, bits: bits, format: .png)
         }
-        let header = WLCHeader(fingerprint: codec.fingerprint, modelName: name,
+        let header = WLCHeader(fingerprint: fingerprint, modelName: name,
                                modality: codec.modality == .image ? .image : .audio, originalShape: original,
                                sampleRate: sampleRate, bitDepth: bitDepth, paddingBefore: padding.before,
                                paddingAfter: padding.after, gain: level.gain, offset: level.offset,
@@ -109,10 +120,10 @@ public struct Compressor: Sendable {
 
     // MARK: decompression
 
-    /// Decodes a `.wlc` file made with this model.
-    public func decompress(_ file: WLCFile) throws -> DecodedSignal {
+    /// Checks a file's header against this model and decodes its integer latents.
+    public func latents(of file: WLCFile) throws -> Tensor {
         let h = file.header
-        try h.checkModel(fingerprint: codec.fingerprint, name: name)
+        try h.checkModel(fingerprint: fingerprint, name: name)
         guard h.latentBits == codec.config.latentBits else { throw WallocError("the file's latents are \(h.latentBits)-bit, the model's \(codec.config.latentBits)-bit") }
         // The header's shapes must agree with each other and with the model before decoding.
         let spatial = Array(h.originalShape.dropFirst())
@@ -122,12 +133,25 @@ public struct Compressor: Sendable {
               codec.latentShape(signalSize: paddedSize) == h.latentShape else {
             throw WallocError("corrupt .wlc file: shapes \(h.originalShape) (padding \(h.paddingBefore)/\(h.paddingAfter)) and latents \(h.latentShape) do not fit this model")
         }
-        let latents: Tensor
         switch h.coding {
-        case .rans: latents = try LatentCoder.decode(file.payload, shape: h.latentShape, bits: h.latentBits, defaults: entropyModel)
-        case .webp, .png: latents = try LatentImage.decode(file.payload, shape: h.latentShape, bits: h.latentBits)
+        case .rans: return try LatentCoder.decode(file.payload, shape: h.latentShape, bits: h.latentBits, defaults: entropyModel)
+        case .webp, .png: return try LatentImage.decode(file.payload, shape: h.latentShape, bits: h.latentBits)
         }
-        let x = try codec.decode(latents)
+    }
+
+    /// Decodes a `.wlc` file made with this model (whole, in memory; see
+    /// `decompress(_:toAudioFile:)` for long audio).
+    public func decompress(_ file: WLCFile) throws -> DecodedSignal {
+        let h = file.header
+        let latents = try latents(of: file)
+        let x: Tensor
+        if codec.modality == .image {
+            x = try codec.decodeTiled(latents)
+        } else {
+            var parts = [Tensor]()
+            try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }
+            x = Tensor.concatenateLastAxis(parts)
+        }
         let cropped = SignalPreparation.crop(x, padding: Padding(before: h.paddingBefore, after: h.paddingAfter))
         if h.bitDepth == 0 { return .signal(cropped) }
         switch h.modality {

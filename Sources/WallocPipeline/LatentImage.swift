@@ -37,6 +37,10 @@ public enum LatentImage {
                 }
             }
         }
+        if format == .webp && c == 1 {
+            // WebP holds colour only: a grey latent image goes in as three equal channels (as PIL does).
+            pixels = Tensor(shape: [3, H, W], scalars: pixels.scalars + pixels.scalars + pixels.scalars)
+        }
         return try ImageIO.encode(pixels, format: format, bitDepth: 8, lossless: format == .webp)
     }
 
@@ -46,8 +50,10 @@ public enum LatentImage {
         let image = try ImageIO.decode(data, name: "latent image")
         let n = shape[0], h = shape[1], w = shape[2]
         let (c, side) = layout(n)
-        guard image.pixels.shape == [c, side * h, side * w] else {
-            throw WallocError("corrupt stream: the latent image is \(image.pixels.shape), expected \([c, side * h, side * w])")
+        var pixels = image.pixels
+        if c == 1 && pixels.rank == 3 && pixels.shape[0] == 3 { pixels = pixels.slice(0).reshaped([1] + Array(pixels.shape.dropFirst())) }
+        guard pixels.shape == [c, side * h, side * w] else {
+            throw WallocError("corrupt stream: the latent image is \(pixels.shape), expected \([c, side * h, side * w])")
         }
         let H = side * h, W = side * w, perChannel = side * side
         let shift = Float(1 << (bits - 1))
@@ -56,7 +62,7 @@ public enum LatentImage {
             let ch = k / perChannel, tile = k % perChannel, ti = tile / side, tj = tile % side
             for y in 0..<h {
                 for x in 0..<w {
-                    out.scalars[(k * h + y) * w + x] = (image.pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] * 255).rounded() - shift
+                    out.scalars[(k * h + y) * w + x] = (pixels.scalars[(ch * H + ti * h + y) * W + tj * w + x] * 255).rounded() - shift
                 }
             }
         }

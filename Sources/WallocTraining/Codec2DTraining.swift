@@ -17,14 +17,13 @@ public struct TrainingLosses: Sendable, Equatable {
 }
 
 extension Codec {
-    /// Training-mode forward and backward pass of a 2D codec (`Codec2D`, `LinearCodec2D`) on a
-    /// batch `x` of `[N, C, H, W]`: rounding is replaced by adding `noise` (same shape as the
-    /// latents, values in [-0.5, 0.5)); the loss is `MSE(x, x̂) + tfWeight · MSE(X, X̂)`.
+    /// Training-mode forward and backward pass of a codec on a batch `x` of `[N, C, H, W]`
+    /// (`Codec2D`, `LinearCodec2D`) or `[N, C, L]` (`Codec1D`, see `lossAndGradients1D`):
+    /// rounding is replaced by adding `noise` (same shape as the latents, values in [-0.5, 0.5));
+    /// the loss is `MSE(x, x̂) + tfWeight · MSE(X, X̂)`.
     /// Returns the losses and the gradient of the loss for every parameter.
     public func lossAndGradients(batch x: Tensor, noise: Tensor, tfWeight: Float = 0) throws -> (TrainingLosses, Gradients) {
-        guard modality == .image else {
-            throw WallocError("2D training needs an image codec (Codec2D or LinearCodec2D), this is a \(config.type.rawValue)")
-        }
+        if modality == .audio { return try lossAndGradients1D(batch: x, noise: noise, tfWeight: tfWeight) }
         guard x.rank == 4 else { throw WallocError("a training batch must be [N, C, H, W], got \(x.shape)") }
         try checkSignal(x)
         let bands = try analysis(x)
@@ -45,13 +44,20 @@ extension Codec {
         let noisy = Elementwise.sum(encoded, noise)
         var normal = noisy
         quantizer.toNormal(&normal)
-        let decoded: Tensor
+        var decoded: Tensor
         enum DecoderTape { case pointwise(Conv2dTape), vae(VAETape) }
         let decoderTape: DecoderTape
         switch decoder {
         case .pointwise2D(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .pointwise(t)
         case .vae(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .vae(t)
         default: throw WallocError("2D training does not support this decoder")
+        }
+        var skipTape: Conv2dTape?
+        var skipLayer: Conv2d?
+        if case .pointwise2D(let m)? = skip {
+            let (s, t) = m.forward(training: normal)
+            decoded = Elementwise.sum(decoded, s)
+            skipTape = t; skipLayer = m
         }
         let xHat = try synthesis(decoded)
 
@@ -82,6 +88,10 @@ extension Codec {
         case (.vae(let m), .vae(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
         default: throw WallocError("internal error: decoder tape mismatch")
         }
+        if let skipLayer, let skipTape {
+            let dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)
+            dNormal = Elementwise.sum(dNormal, dSkip)
+        }
         dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
         let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)
         switch (encoder, encoderTape) {
@@ -95,8 +105,10 @@ extension Codec {
         return (losses, gradients)
     }
 
-    /// Evaluation-mode losses (rounded latents) of a 2D codec on `[N, C, H, W]` or `[C, H, W]`.
+    /// Evaluation-mode losses (rounded latents) on `[N, C, H, W]` or `[C, H, W]` (2D codecs), or
+    /// `[N, C, L]` or `[C, L]` (`Codec1D`, post filter included).
     public func evaluationLosses(_ x: Tensor) throws -> TrainingLosses {
+        if modality == .audio { return try evaluationLosses1D(x) }
         try checkSignal(x)
         let bands = try analysis(x)
         var y = encodeBands(bands)

@@ -30,4 +30,9 @@ public struct Gradients: Sendable {
     }
 
     public subscript(name: String) -> Tensor? { values[name] }
+
+    /// Drops the gradients of the parameters `shouldRemove` selects (frozen parameters).
+    public mutating func remove(where shouldRemove: (String) -> Bool) {
+        values = values.filter { !shouldRemove($0.key) }
+    }
 }

@@ -7,7 +7,8 @@ import WallocTensor
 /// Hyper-parameters of a training run (stored in checkpoints as `trainer.json`).
 public struct TrainingConfig: Codable, Sendable, Equatable {
     public var batchSize = 8
-    /// Side of the square random crops taken from the training images (a multiple of 2^J).
+    /// Side of the square random crops taken from the training images, or length in samples of
+    /// the random segments taken from the training clips (audio); a multiple of 2^J.
     public var cropSize = 128
     public var learningRate: Float = 1e-3
     public var warmupSteps = 1000
@@ -21,13 +22,20 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Weight ϕ of the wavelet-domain MSE (the reference's `tf_loss`).
     public var tfWeight: Float = 0
     public var seed: UInt64 = 0
+    /// Cosine decay from the peak rate to `minimumLearningRate` over this many steps after the
+    /// warm-up, instead of reduce-on-plateau (nil: reduce-on-plateau, as the reference).
+    public var cosineDecaySteps: Int?
+    /// Parameters left unchanged: every parameter whose name starts with one of these prefixes
+    /// (e.g. `"encoder."` keeps a PCA-initialised encoder, and with it the bit rate, fixed).
+    public var frozen: [String]?
 
     public init() {}
 }
 
-/// Trains a 2D `Codec` (Codec2D or LinearCodec2D) on `[C, H, W]` images, as the reference does:
-/// additive uniform noise instead of rounding, loss `MSE(x, x̂) + ϕ·MSE(X, X̂)`, AdamW, warm-up
-/// then reduce-on-plateau, gradient clipping. Deterministic for a seed and a thread count.
+/// Trains a `Codec` on `[C, H, W]` images (Codec2D, LinearCodec2D) or `[C, L]` audio clips
+/// (Codec1D), as the reference does: additive uniform noise instead of rounding, loss
+/// `MSE(x, x̂) + ϕ·MSE(X, X̂)`, AdamW, warm-up then reduce-on-plateau, gradient clipping.
+/// Deterministic for a seed and a thread count.
 public struct Trainer: Sendable {
     public private(set) var codec: Codec
     public let config: TrainingConfig
@@ -36,21 +44,28 @@ public struct Trainer: Sendable {
     /// Updates taken so far.
     public private(set) var stepCount = 0
     public private(set) var rng: SplitMix64
-    /// The training images, `[C, H, W]` each.
+    /// The training images, `[C, H, W]` each, or audio clips, `[C, L]` each.
     public let data: [Tensor]
 
     /// Checks the data against the codec and the crop size.
     public init(codec: Codec, config: TrainingConfig, data: [Tensor]) throws {
-        guard codec.modality == .image else {
-            throw WallocError("Trainer trains 2D codecs (Codec2D, LinearCodec2D); this is a \(codec.config.type.rawValue)")
-        }
         let f = codec.config.downsampling
         guard config.batchSize >= 1 else { throw WallocError("batch size must be at least 1, got \(config.batchSize)") }
         guard config.cropSize >= f, config.cropSize % f == 0 else {
             throw WallocError("crop size \(config.cropSize) must be a positive multiple of 2^J = \(f)")
         }
-        guard !data.isEmpty else { throw WallocError("no training images") }
-        for (i, image) in data.enumerated() {
+        guard !data.isEmpty else { throw WallocError(codec.modality == .audio ? "no training clips" : "no training images") }
+        if codec.modality == .audio {
+            for (i, clip) in data.enumerated() {
+                guard clip.rank == 2, clip.shape[0] == codec.config.channels else {
+                    throw WallocError("training clip \(i) has shape \(clip.shape); the model needs [\(codec.config.channels), L]")
+                }
+                guard clip.shape[1] >= config.cropSize else {
+                    throw WallocError("training clip \(i) (\(clip.shape[1]) samples) is shorter than the \(config.cropSize)-sample segment")
+                }
+            }
+        }
+        for (i, image) in data.enumerated() where codec.modality == .image {
             guard image.rank == 3, image.shape[0] == codec.config.channels else {
                 throw WallocError("training image \(i) has shape \(image.shape); the model needs [\(codec.config.channels), H, W]")
             }
@@ -64,15 +79,32 @@ public struct Trainer: Sendable {
         optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay)
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, factor: config.plateauFactor,
                                         patience: config.plateauPatience, minimum: config.minimumLearningRate)
+        schedule.cosineSteps = config.cosineDecaySteps
         rng = SplitMix64(seed: config.seed)
     }
 
     /// The learning rate of the next update.
     public var learningRate: Float { schedule.rate(step: stepCount) }
 
-    /// A batch `[batchSize, C, crop, crop]` of random crops of random training images.
+    /// A batch `[batchSize, C, crop, crop]` of random crops of random training images, or
+    /// `[batchSize, C, crop]` of random segments of random training clips.
     public mutating func nextBatch() -> Tensor {
         let c = codec.config.channels, s = config.cropSize, n = config.batchSize
+        if codec.modality == .audio {
+            var batch = Tensor(uninitialized: [n, c, s])
+            for b in 0..<n {
+                let clip = data[rng.below(data.count)]
+                let l = clip.shape[1], t0 = rng.below(l - s + 1)
+                clip.withUnsafeBufferPointer { src in
+                    batch.withUnsafeMutableBufferPointer { dst in
+                        for ch in 0..<c {
+                            (dst.baseAddress! + (b * c + ch) * s).update(from: src.baseAddress! + ch * l + t0, count: s)
+                        }
+                    }
+                }
+            }
+            return batch
+        }
         var batch = Tensor(uninitialized: [n, c, s, s])
         for b in 0..<n {
             let image = data[rng.below(data.count)]
@@ -88,18 +120,21 @@ public struct Trainer: Sendable {
         return batch
     }
 
-    /// One training update on `batch` (`[N, C, H, W]`, values in [-0.5, 0.5]): noise from the
+    /// One training update on `batch` (`[N, C, H, W]` or `[N, C, L]`, values in [-0.5, 0.5]): noise from the
     /// trainer's generator, forward, backward, clipping, AdamW. Returns the loss and the PSNR
     /// (dB, of the clamped reconstruction) before the update.
     @discardableResult
     public mutating func step(batch: Tensor) throws -> (loss: Float, psnr: Float) {
         try codec.checkSignal(batch)
-        guard batch.rank == 4 else { throw WallocError("a training batch must be [N, C, H, W], got \(batch.shape)") }
-        let f = codec.config.downsampling
-        var noise = Tensor(uninitialized: [batch.shape[0], codec.config.latentDim, batch.shape[2] / f, batch.shape[3] / f])
+        let audio = codec.modality == .audio
+        guard batch.rank == (audio ? 3 : 4) else {
+            throw WallocError("a training batch must be \(audio ? "[N, C, L]" : "[N, C, H, W]"), got \(batch.shape)")
+        }
+        var noise = Tensor(uninitialized: [batch.shape[0]] + codec.latentShape(signalSize: Array(batch.shape.dropFirst(2))))
         for i in 0..<noise.count { noise.scalars[i] = rng.uniform() - 0.5 }
         var (losses, gradients) = try codec.lossAndGradients(batch: batch, noise: noise, tfWeight: config.tfWeight)
         guard losses.loss.isFinite else { throw WallocError("training diverged at step \(stepCount): loss is \(losses.loss)") }
+        if let frozen = config.frozen, !frozen.isEmpty { gradients.remove { name in frozen.contains { name.hasPrefix($0) } } }
         if let maxNorm = config.maxGradientNorm { gradients.clip(maxNorm: maxNorm) }
         optimizer.update(&codec, gradients: gradients, lr: learningRate)
         stepCount += 1
@@ -113,13 +148,28 @@ public struct Trainer: Sendable {
     }
 
     /// Evaluation-mode (rounded latents) mean loss and PSNR over `images` (`[C, H, W]` each, cropped
-    /// to multiples of 2^J), recorded in the reduce-on-plateau schedule once warm-up is over.
+    /// to multiples of 2^J; for audio, `[C, L]` clips trimmed to a multiple of 2^J), recorded in the
+    /// reduce-on-plateau schedule once warm-up is over.
     @discardableResult
     public mutating func validate(on images: [Tensor]) throws -> (loss: Float, psnr: Float) {
         guard !images.isEmpty else { throw WallocError("no validation images") }
         let f = codec.config.downsampling
         var loss: Double = 0, psnr: Double = 0
         for (i, image) in images.enumerated() {
+            if codec.modality == .audio {
+                guard image.rank == 2, image.shape[0] == codec.config.channels, image.shape[1] >= f else {
+                    throw WallocError("validation clip \(i) has shape \(image.shape); the model needs [\(codec.config.channels), L] with L ≥ \(f)")
+                }
+                let c = image.shape[0], l = image.shape[1], lt = l / f * f
+                var x = image
+                if lt != l {
+                    x = Tensor(uninitialized: [c, lt])
+                    for ch in 0..<c { for t in 0..<lt { x.scalars[ch * lt + t] = image.scalars[ch * l + t] } }
+                }
+                let r = try codec.evaluationLosses(x)
+                loss += Double(r.loss); psnr += Double(r.psnr)
+                continue
+            }
             guard image.rank == 3, image.shape[0] == codec.config.channels, image.shape[1] >= f, image.shape[2] >= f else {
                 throw WallocError("validation image \(i) has shape \(image.shape); the model needs [\(codec.config.channels), H, W] with H, W ≥ \(f)")
             }

@@ -1,0 +1,125 @@
+import WallocNN
+import WallocTensor
+import WallocWavelets
+
+/// Large images in tiles, so the networks' working memory and the attention's quadratic cost stay
+/// bounded.
+///
+/// The wavelet transforms always run on the whole image (their memory is a fixed multiple of
+/// the image's), so only the networks see tiles:
+/// - encoding with the lightweight (pointwise) encoder needs no tiles and is exact; the full VAE
+///   encoder runs on overlapping tiles of bands, each latent taken from the tile where it lies
+///   furthest from an inner edge;
+/// - decoding runs the decoder on overlapping tiles of latents and blends the decoded bands
+///   with linear ramps across each overlap (no seams), then synthesises the whole image.
+/// Convolutions see all the context they need once the overlap exceeds their reach; the
+/// decoder's mid-block attention sees its tile instead of the whole image, which is where tiled
+/// and whole decoding differ (measured in docs/design.md).
+extension Codec {
+    /// Latent grids up to this many positions per side are decoded whole (exactly as the reference).
+    public static let defaultTile = 128
+    /// Latent positions of context each tile gets on each side.
+    public static let defaultOverlap = 16
+
+    /// Integer latents of an image `[C, H, W]` (sizes multiples of 2^J).
+    public func encodeTiled(_ x: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap) throws -> Tensor {
+        try checkSignal(x)
+        guard modality == .image, x.rank == 3 else { return try encode(x) }
+        guard case .vae = encoder else { return try encode(x) }
+        let bands = try analysis(x)
+        let h = bands.shape[1], w = bands.shape[2]
+        if h <= tile && w <= tile { return try encode(x) }
+        var out = Tensor(zeros: [config.latentDim, h, w])
+        for (rows, cols) in Codec.tiles(h, w, tile: tile) {
+            let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
+            let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
+            var y = encodeBands(bands.window(rows: wr, columns: wc))
+            quantizer.round(&y)
+            let kept = y.window(rows: (rows.lowerBound - wr.lowerBound)..<(rows.upperBound - wr.lowerBound),
+                                columns: (cols.lowerBound - wc.lowerBound)..<(cols.upperBound - wc.lowerBound))
+            out.paste(kept, rows: rows, columns: cols)
+        }
+        return out
+    }
+
+    /// Decodes image latents `[latent_dim, h, w]` to the clamped image; grids larger than
+    /// `tile` x `tile` are decoded in overlapping tiles (see the type's notes).
+    public func decodeTiled(_ latents: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap) throws -> Tensor {
+        try checkLatents(latents)
+        guard modality == .image, latents.rank == 3 else { return try decode(latents) }
+        let h = latents.shape[1], w = latents.shape[2]
+        if h <= tile && w <= tile { return try decode(latents) }
+        let bandsCount = config.bandChannels
+        var sum = Tensor(zeros: [bandsCount, h, w])
+        var weight = Tensor(zeros: [h, w])
+        for (rows, cols) in Codec.tiles(h, w, tile: tile) {
+            let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
+            let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
+            let bands = decodeBands(latents.window(rows: wr, columns: wc))
+            // Ramps rise over the overlap from each inner edge of the window; true image edges get full weight.
+            let ry = Codec.ramp(wr, limit: h, overlap: overlap), rx = Codec.ramp(wc, limit: w, overlap: overlap)
+            let hh = wr.count, ww = wc.count
+            weight.withUnsafeMutableBufferPointer { wt in
+                for y in 0..<hh { for x in 0..<ww { wt[(wr.lowerBound + y) * w + wc.lowerBound + x] += ry[y] * rx[x] } }
+            }
+            bands.withUnsafeBufferPointer { b in
+                sum.withUnsafeMutableBufferPointer { s in
+                    let src = b.baseAddress!, dst = s.baseAddress!
+                    parallelFor(bandsCount) { c in
+                        for y in 0..<hh {
+                            let out = dst + c * h * w + (wr.lowerBound + y) * w + wc.lowerBound, row = src + (c * hh + y) * ww
+                            for x in 0..<ww { out[x] += ry[y] * rx[x] * row[x] }
+                        }
+                    }
+                }
+            }
+        }
+        sum.withUnsafeMutableBufferPointer { s in
+            weight.withUnsafeBufferPointer { wt in
+                let dst = s.baseAddress!, wp = wt.baseAddress!
+                parallelFor(bandsCount) { c in for i in 0..<(h * w) { dst[c * h * w + i] /= wp[i] } }
+            }
+        }
+        return try reconstruct(bands: sum)
+    }
+
+    /// Tiles of at most `tile` x `tile` covering `h` x `w`, in row-major order, of near-equal sizes.
+    static func tiles(_ h: Int, _ w: Int, tile: Int) -> [(Range<Int>, Range<Int>)] {
+        func split(_ n: Int) -> [Range<Int>] {
+            let count = (n + tile - 1) / tile
+            return (0..<count).map { i in (i * n / count)..<((i + 1) * n / count) }
+        }
+        var out = [(Range<Int>, Range<Int>)]()
+        for r in split(h) { for c in split(w) { out.append((r, c)) } }
+        return out
+    }
+
+    /// Blending weights along one axis of a window: a linear ramp over `overlap` positions from
+    /// each edge that is not an edge of the image (`0..<limit`).
+    static func ramp(_ window: Range<Int>, limit: Int, overlap: Int) -> [Float] {
+        (0..<window.count).map { i in
+            var v: Float = 1
+            if window.lowerBound > 0 { v = min(v, (Float(i) + 0.5) / Float(max(1, overlap))) }
+            if window.upperBound < limit { v = min(v, (Float(window.count - 1 - i) + 0.5) / Float(max(1, overlap))) }
+            return max(v, 1e-3)
+        }
+    }
+}
+
+extension Tensor {
+    /// Copies `part` (`[C, rows.count, columns.count]`) into the window `rows` x `columns` of the last two axes.
+    mutating func paste(_ part: Tensor, rows: Range<Int>, columns: Range<Int>) {
+        let h = shape[rank - 2], w = shape[rank - 1], planes = count / (h * w)
+        let hh = rows.count, ww = columns.count
+        withUnsafeMutableBufferPointer { dst in
+            part.withUnsafeBufferPointer { src in
+                for p in 0..<planes {
+                    for y in 0..<hh {
+                        (dst.baseAddress! + (p * h + rows.lowerBound + y) * w + columns.lowerBound)
+                            .update(from: src.baseAddress! + (p * hh + y) * ww, count: ww)
+                    }
+                }
+            }
+        }
+    }
+}
