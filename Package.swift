@@ -45,7 +45,11 @@ let package = Package(
         ),
         // zlib's crc32 for the .wlc container.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"]),
+        .target(
+            name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"],
+            // The kernel tests reach the coder's internals (`@testable`) in release builds too.
+            swiftSettings: [.unsafeFlags(["-enable-testing"])]
+        ),
         .target(
             name: "WallocPipeline",
             dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding"],
