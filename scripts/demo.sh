@@ -6,16 +6,16 @@ WALLOC=${1:-.build/release/walloc}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-demo() { # INPUT DECODED_NAME
-    input=$1; name=$2
-    echo "== $input"
-    "$WALLOC" encode --quiet "$input" -o "$OUT/$name.wlc"
-    "$WALLOC" decode --quiet "$OUT/$name.wlc" -o "$OUT/$name"
-    "$WALLOC" info "$OUT/$name.wlc" | sed -n '1,4p'
-    "$WALLOC" compare "$input" "$OUT/$name" --wlc "$OUT/$name.wlc"
+demo() { # INPUT NAME EXTENSION
+    input=$1; wlc="$OUT/$2.wlc"; decoded="$OUT/$2-decoded.$3"
+    echo "== $input ($(wc -c < "$input") bytes)"
+    "$WALLOC" encode "$input" -o "$wlc"
+    "$WALLOC" decode --quiet "$wlc" -o "$decoded"
+    echo "decoded to $(basename "$decoded"); against the original:"
+    "$WALLOC" compare "$input" "$decoded" | sed 's/^/  /'
     echo
 }
 
-demo samples/chelsea.png chelsea.png
-demo samples/wanderer-excerpt.flac wanderer.flac
-echo "(encoded with the embedded default models; see models/README.md)"
+demo samples/chelsea.png chelsea png
+demo samples/wanderer-excerpt.flac wanderer flac
+echo "Encoded with the embedded default models (models/README.md); walloc --help for more."
