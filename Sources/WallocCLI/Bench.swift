@@ -50,6 +50,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time only the codec and entropy coding stages, not whole files.") var skipFiles = false
     @Flag(help: "Instead, measure the peak memory of `walloc encode` / `decode` on a long WAV and a large PNG.")
     var peakMemory = false
+    /// --peak-memory runs `walloc bench --synthesize FILE` to make its inputs in another process.
+    @Option(help: .hidden) var synthesize: String?
+    @Option(help: .hidden) var channels: Int = 2
     @Option(help: "Instead, time an n x n x n sgemm (single BLAS call and split over --threads).") var gemm: Int?
     @Option(parsing: .upToNextOption, help: "Instead, benchmark the latent entropy coder on these latent .npy files ([C, h, w] or [C, L] integers).")
     var coder: [String] = []
@@ -96,6 +99,10 @@ struct Bench: ParsableCommand {
         }
         if let gemm { return try timeGemm(gemm) }
         if metrics { return try timeMetrics() }
+        if let synthesize {
+            return try PeakMemoryBench.synthesize(to: URL(fileURLWithPath: synthesize), channels: channels, seconds: audio ?? 600,
+                                                  size: try Bench.parseSize(size ?? "8000x6000"))
+        }
         if peakMemory {
             let bench = PeakMemoryBench(model: model, seconds: audio ?? 600, size: try Bench.parseSize(size ?? "8000x6000"),
                                         threads: compute.threads, json: json)

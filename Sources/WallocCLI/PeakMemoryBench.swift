@@ -69,21 +69,20 @@ struct PeakMemoryBench {
             guard frames >= 1 else { throw ValidationError("--audio \(seconds) s holds no samples") }
             input = dir.appendingPathComponent("long.wav")
             output = dir.appendingPathComponent("long-decoded.wav")
-            try SyntheticSignals.writeAudio(to: input, channels: channels, frames: frames, sampleRate: PipelineBench.sampleRate)
             samples = channels * frames
             row["input"] = String(format: "%.0f s, %d channels, %d Hz, 16-bit WAV", seconds, channels, PipelineBench.sampleRate)
         case .image:
             input = dir.appendingPathComponent("large.png")
             output = dir.appendingPathComponent("large-decoded.png")
-            var pixels = SyntheticSignals.image(width: size.width, height: size.height)
-            if channels != 3 { pixels = Tensor(shape: [1, size.height, size.width], scalars: Array(pixels.scalars.prefix(size.width * size.height))) }
-            try ImageIO.write(pixels, to: input, format: .png, bitDepth: 8)
-            samples = pixels.count
-            row["input"] = "\(size.width)x\(size.height), \(pixels.shape[0]) channel(s), 8-bit PNG"
+            samples = (channels == 3 ? 3 : 1) * size.width * size.height
+            row["input"] = "\(size.width)x\(size.height), \(channels == 3 ? 3 : 1) channel(s), 8-bit PNG"
         }
+        let exe = PeakMemoryBench.executable()
+        // Made by another process, so that this one stays small (see `ChildProcess`).
+        try check(try ChildProcess.run(exe, ["bench", "--synthesize", input.path, "--channels", String(channels),
+                                             "--audio", String(seconds), "--size", "\(size.width)x\(size.height)"]), "bench --synthesize")
         let wlc = dir.appendingPathComponent("\(modality.rawValue).wlc")
         let common = ["--model", model, "--quiet"] + (threads.map { ["--threads", String($0)] } ?? [])
-        let exe = PeakMemoryBench.executable()
         let encode = try ChildProcess.run(exe, ["encode", input.path, "-o", wlc.path] + common)
         try check(encode, "encode")
         let decode = try ChildProcess.run(exe, ["decode", wlc.path, "-o", output.path] + common)
@@ -105,6 +104,19 @@ struct PeakMemoryBench {
         try? FileManager.default.removeItem(at: input)
         try? FileManager.default.removeItem(at: output)
         return row
+    }
+
+    /// Writes the synthetic input: a 16-bit WAV of `seconds` (`.wav`) or an 8-bit PNG of `size`
+    /// (RGB for 3 channels, else grey).
+    static func synthesize(to url: URL, channels: Int, seconds: Double, size: (width: Int, height: Int)) throws {
+        if url.pathExtension.lowercased() == "wav" {
+            try SyntheticSignals.writeAudio(to: url, channels: channels, frames: Int(seconds * Double(PipelineBench.sampleRate)),
+                                            sampleRate: PipelineBench.sampleRate)
+        } else {
+            var pixels = SyntheticSignals.image(width: size.width, height: size.height)
+            if channels != 3 { pixels = Tensor(shape: [1, size.height, size.width], scalars: Array(pixels.scalars.prefix(size.width * size.height))) }
+            try ImageIO.write(pixels, to: url, format: .png, bitDepth: 8)
+        }
     }
 
     func check(_ r: ChildProcess.Result, _ what: String) throws {

@@ -8,6 +8,13 @@ import WallocTensor
 
 /// Runs a command as a child process and measures its peak resident memory (`ru_maxrss` from
 /// `wait4`, so each child is measured on its own, not as the maximum over all children).
+///
+/// On Linux a spawned child starts out sharing the parent's memory until it executes the
+/// command, and the kernel then records the parent's high-water mark as the child's: the
+/// reading is at least the parent's resident size at that moment. `run` first resets the
+/// parent's high-water mark to its current size (`/proc/self/clear_refs`), so only what the
+/// parent holds at the time counts; keep the parent small (e.g. build large inputs in another
+/// child) to measure small children.
 public enum ChildProcess {
     public struct Result: Sendable {
         /// Exit status (0: success); for a child killed by a signal, 128 + the signal number.
@@ -35,6 +42,7 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 2, errURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        resetPeakMemory()
         var pid = pid_t()
         let start = DispatchTime.now().uptimeNanoseconds
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
@@ -57,5 +65,16 @@ public enum ChildProcess {
         #endif
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
         return Result(status: code, peakBytes: peak, seconds: seconds, standardError: stderr)
+    }
+
+    /// Resets this process's peak resident size to its current size (Linux 4.0+; elsewhere, or
+    /// where not permitted, nothing happens).
+    static func resetPeakMemory() {
+        #if os(Linux)
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        guard fd >= 0 else { return }
+        _ = write(fd, "5", 1)
+        close(fd)
+        #endif
     }
 }

@@ -60,6 +60,15 @@ struct BenchmarkSupportTests {
         #expect(small.status == 3)
         #expect(small.standardError == "oops\n")
         #expect(small.peakBytes > 0 && small.peakBytes < 32 << 20, "sh: peak \(small.peakBytes)")
+        // Memory the parent held earlier and gave back does not count towards the child's peak.
+        do {
+            let n = 256 << 20
+            let block = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            for i in stride(from: 0, to: n, by: 4096) { block[i] = 1 }
+            block.deallocate()
+        }
+        let after = try ChildProcess.run("/bin/sh", ["-c", "exit 0"])
+        #expect(after.peakBytes < 64 << 20, "sh after the parent freed 256 MiB: peak \(after.peakBytes)")
         let killed = try ChildProcess.run("/bin/sh", ["-c", "kill -9 $$"])
         #expect(killed.status == 128 + 9)
         #expect(throws: WallocError.self) { try ChildProcess.run("/nonexistent/walloc", []) }
