@@ -16,7 +16,7 @@ struct BenchCLITests {
         let tmp = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: tmp) }
         let env = ["TMPDIR": tmp.path]
-        var rows = try Self.json(try CLI.run(["bench", "--size", "64x48", "--nd", "16", "--warmup", "0", "--repeat", "1", "--json"], environment: env))
+        var rows = try Self.json(try CLI.run(["bench", "--size", "64x48", "--nd", "32", "--warmup", "0", "--repeat", "1", "--json"], environment: env))
         #expect(rows.count == 1)
         var row = rows[0]
         #expect(row["modality"] as? String == "image")
@@ -83,7 +83,7 @@ struct BenchCLITests {
             (["--peak-memory", "--input", "x.npy"], "--input"),
             (["--repeat", "0"], "--repeat"),
             (["--nd", "abc", "--size", "16x16"], "--nd"),
-            (["--audio", "0.001", "--nd", "8"], "shorter than one latent step"),
+            (["--audio", "0.001", "--nd", "32"], "shorter than one latent step"),
             (["--model", Fixtures.reference("codec2d_light").path, "--audio", "1"], "audio (Codec1D) model"),
         ]
         for (args, message) in cases {
