@@ -74,8 +74,8 @@ struct PeakMemoryBench {
         case .image:
             input = dir.appendingPathComponent("large.png")
             output = dir.appendingPathComponent("large-decoded.png")
-            samples = (channels == 3 ? 3 : 1) * size.width * size.height
-            row["input"] = "\(size.width)x\(size.height), \(channels == 3 ? 3 : 1) channel(s), 8-bit PNG"
+            samples = channels * size.width * size.height
+            row["input"] = "\(size.width)x\(size.height), \(channels) channel(s), 8-bit PNG"
         }
         let exe = PeakMemoryBench.executable()
         // Made by another process, so that this one stays small (see `ChildProcess`).
@@ -106,16 +106,14 @@ struct PeakMemoryBench {
         return row
     }
 
-    /// Writes the synthetic input: a 16-bit WAV of `seconds` (`.wav`) or an 8-bit PNG of `size`
-    /// (RGB for 3 channels, else grey).
+    /// Writes the synthetic input: a 16-bit WAV of `seconds` (`.wav`) or an 8-bit PNG of `size`.
     static func synthesize(to url: URL, channels: Int, seconds: Double, size: (width: Int, height: Int)) throws {
         if url.pathExtension.lowercased() == "wav" {
             try SyntheticSignals.writeAudio(to: url, channels: channels, frames: Int(seconds * Double(PipelineBench.sampleRate)),
                                             sampleRate: PipelineBench.sampleRate)
         } else {
-            var pixels = SyntheticSignals.image(width: size.width, height: size.height)
-            if channels != 3 { pixels = Tensor(shape: [1, size.height, size.width], scalars: Array(pixels.scalars.prefix(size.width * size.height))) }
-            try ImageIO.write(pixels, to: url, format: .png, bitDepth: 8)
+            try ImageIO.write(SyntheticSignals.image(width: size.width, height: size.height, channels: channels), to: url,
+                              format: .png, bitDepth: 8)
         }
     }
 

@@ -34,10 +34,7 @@ struct PipelineBench {
         let c = codec.config.channels
         switch codec.modality {
         case .image:
-            let rgb = SyntheticSignals.image(width: size.width, height: size.height)
-            let pixels = c == 3 ? rgb : Tensor(shape: [c, size.height, size.width],
-                                               scalars: Array(repeating: rgb.scalars.prefix(size.width * size.height), count: c).flatMap { $0 })
-            return SignalPreparation.imageToSignal(pixels)
+            return SignalPreparation.imageToSignal(SyntheticSignals.image(width: size.width, height: size.height, channels: c))
         case .audio:
             let f = codec.config.downsampling
             let frames = Int(seconds * Double(sampleRate)) / f * f

@@ -49,12 +49,12 @@ public enum SyntheticSignals {
         return url
     }
 
-    /// A photo-like RGB image `[3, height, width]` in [0, 1]: smooth gradients, a few blobs and
-    /// stripes of varying frequency, and a little noise.
-    public static func image(width: Int, height: Int) -> Tensor {
-        precondition(width >= 1 && height >= 1)
+    /// A photo-like image `[channels, height, width]` in [0, 1] (RGB for 3 channels): smooth
+    /// gradients, a blob and stripes of varying frequency, and a little noise.
+    public static func image(width: Int, height: Int, channels: Int = 3) -> Tensor {
+        precondition(width >= 1 && height >= 1 && channels >= 1)
         let plane = width * height
-        return Tensor(uninitializedShape: [3, height, width]) { out in
+        return Tensor(uninitializedShape: [channels, height, width]) { out in
             let p = out.baseAddress!
             parallelChunks(height, minChunk: 16) { rows in
                 for y in rows {
@@ -64,8 +64,8 @@ public enum SyntheticSignals {
                         let stripes = 0.12 * sin(40 * u * (1 + v) + 8 * v)
                         let blob = 0.25 * exp(-((u - 0.35) * (u - 0.35) + (v - 0.6) * (v - 0.6)) * 18)
                         let base = 0.35 + 0.3 * u * v + blob + stripes
-                        for c in 0..<3 {
-                            let tint = [0.05, 0.0, -0.07][c] * (1 - v)
+                        for c in 0..<channels {
+                            let tint = [0.05, 0.0, -0.07][c % 3] * (1 - v)
                             let n = 0.015 * noise(UInt64(y * width + x), UInt64(c))
                             p[c * plane + y * width + x] = Float(min(1, max(0, base + tint + n)))
                         }

@@ -45,6 +45,9 @@ struct BenchmarkSupportTests {
         #expect(x.shape == [3, 64, 96])
         #expect(x.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(x == SyntheticSignals.image(width: 96, height: 64))
+        // Other channel counts: channel c is the RGB image's channel c % 3.
+        let grey = SyntheticSignals.image(width: 96, height: 64, channels: 1)
+        #expect(grey.shape == [1, 64, 96] && grey.scalars == Array(x.scalars.prefix(64 * 96)))
         let mean = x.scalars.reduce(0, +) / Float(x.count)
         let spread = (x.scalars.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(x.count)).squareRoot()
         #expect(mean > 0.3 && mean < 0.7 && spread > 0.05, "mean \(mean), spread \(spread)")
