@@ -53,6 +53,7 @@ struct Bench: ParsableCommand {
     /// --peak-memory runs `walloc bench --synthesize FILE` to make its inputs in another process.
     @Option(help: .hidden) var synthesize: String?
     @Option(help: .hidden) var channels: Int = 2
+    @Option(help: .hidden) var randomModel: String?
     @Option(help: "Instead, time an n x n x n sgemm (single BLAS call and split over --threads).") var gemm: Int?
     @Option(parsing: .upToNextOption, help: "Instead, benchmark the latent entropy coder on these latent .npy files ([C, h, w] or [C, L] integers).")
     var coder: [String] = []
@@ -100,7 +101,8 @@ struct Bench: ParsableCommand {
         if let gemm { return try timeGemm(gemm) }
         if metrics { return try timeMetrics() }
         if let synthesize {
-            return try PeakMemoryBench.synthesize(to: URL(fileURLWithPath: synthesize), channels: channels, seconds: audio ?? 600,
+            return try PeakMemoryBench.synthesize(to: URL(fileURLWithPath: synthesize), randomModel: randomModel, channels: channels,
+                                                  seconds: audio ?? 600,
                                                   size: try Bench.parseSize(size ?? "8000x6000"))
         }
         if peakMemory {

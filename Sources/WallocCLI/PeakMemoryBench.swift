@@ -30,10 +30,12 @@ struct PeakMemoryBench {
     func modelDirectory(_ modality: Modality, in dir: URL) throws -> (path: String, note: String?) {
         if let model { return (model, nil) }
         if let url = DefaultModels.directory(for: modality) { return (url.path, nil) }
-        let random = try PipelineBench.randomModels(modality: modality, nd: nil)[0]
+        let name = try PipelineBench.randomConfigs(modality: modality, nd: nil)[0].name
         let url = dir.appendingPathComponent("random-\(modality.rawValue)")
-        try random.codec.save(to: url)
-        return (url.path, "no default \(modality.rawValue) model is embedded: measured with a random \(random.name) (same size as a real one; pass --model DIR)")
+        // Built by another process, so that this one stays small (see `ChildProcess`).
+        try check(try ChildProcess.run(PeakMemoryBench.executable(), ["bench", "--synthesize", url.path, "--random-model", modality.rawValue]),
+                  "bench --synthesize")
+        return (url.path, "no default \(modality.rawValue) model is embedded: measured with a random \(name) (same size as a real one; pass --model DIR)")
     }
 
     func run() throws {
@@ -106,9 +108,13 @@ struct PeakMemoryBench {
         return row
     }
 
-    /// Writes the synthetic input: a 16-bit WAV of `seconds` (`.wav`) or an 8-bit PNG of `size`.
-    static func synthesize(to url: URL, channels: Int, seconds: Double, size: (width: Int, height: Int)) throws {
-        if url.pathExtension.lowercased() == "wav" {
+    /// Writes the synthetic input: the random model of `randomModel` (a modality) as a model
+    /// directory, else a 16-bit WAV of `seconds` (`.wav`) or an 8-bit PNG of `size`.
+    static func synthesize(to url: URL, randomModel: String?, channels: Int, seconds: Double, size: (width: Int, height: Int)) throws {
+        if let randomModel {
+            guard let modality = Modality(rawValue: randomModel) else { throw ValidationError("--random-model must be image or audio") }
+            try PipelineBench.randomModels(modality: modality, nd: nil)[0].codec.save(to: url)
+        } else if url.pathExtension.lowercased() == "wav" {
             try SyntheticSignals.writeAudio(to: url, channels: channels, frames: Int(seconds * Double(PipelineBench.sampleRate)),
                                             sampleRate: PipelineBench.sampleRate)
         } else {

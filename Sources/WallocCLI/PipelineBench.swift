@@ -16,14 +16,22 @@ struct PipelineBench {
     /// The random models timed without `--model`: image Codec2D(J=3, latent_dim=12) or audio
     /// Codec1D(J=8, latent_dim=32), lightweight encoders, one per decoder width.
     static func randomModels(modality: Modality, nd: String?) throws -> [Compressor] {
+        try randomConfigs(modality: modality, nd: nd).map { Compressor(codec: try Codec(config: $0.config, seed: 1), name: $0.name) }
+    }
+
+    /// The configurations (and names) of `randomModels`.
+    static func randomConfigs(modality: Modality, nd: String?) throws -> [(config: ModelConfig, name: String)] {
         let widths = nd ?? (modality == .image ? "128,768" : "256")
         return try widths.split(separator: ",").map { w in
             guard let v = Int(w.trimmingCharacters(in: .whitespaces)), v >= 1 else { throw ValidationError("bad --nd value '\(w)'") }
-            let config = modality == .image
-                ? ModelConfig(type: .codec2D, channels: 3, J: 3, Nd: v, latentDim: 12, latentBits: 8, lightweightEncode: true)
-                : ModelConfig(type: .codec1D, channels: 2, J: 8, Nd: v, latentDim: 32, latentBits: 8, lightweightEncode: true, postFilter: false)
-            let name = modality == .image ? "Codec2D J=3 latent_dim=12 Nd=\(v)" : "Codec1D stereo J=8 latent_dim=32 Nd=\(v)"
-            return Compressor(codec: try Codec(config: config, seed: 1), name: name)
+            switch modality {
+            case .image:
+                return (ModelConfig(type: .codec2D, channels: 3, J: 3, Nd: v, latentDim: 12, latentBits: 8, lightweightEncode: true),
+                        "Codec2D J=3 latent_dim=12 Nd=\(v)")
+            case .audio:
+                return (ModelConfig(type: .codec1D, channels: 2, J: 8, Nd: v, latentDim: 32, latentBits: 8, lightweightEncode: true, postFilter: false),
+                        "Codec1D stereo J=8 latent_dim=32 Nd=\(v)")
+            }
         }
     }
 

@@ -68,6 +68,15 @@ struct BenchCLITests {
         #expect(row["modality"] as? String == "image")
         #expect(row["signal_float32_bytes"] as? Int == 3 * 80 * 48 * 4)
         #expect((row["decode_peak_bytes"] as? Int ?? 0) > 4 << 20)
+
+        // Without --model: both modalities, default models or random stand-ins. The children's
+        // readings do not include memory the benchmark process used to build a random model.
+        rows = try Self.json(try CLI.run(["bench", "--peak-memory", "--audio", "1", "--size", "64x64", "--json"], environment: env))
+        #expect(rows.map { $0["modality"] as? String } == ["audio", "image"])
+        for row in rows {
+            let idle = row["model_only_peak_bytes"] as? Int ?? 0
+            #expect(idle > 4 << 20 && idle < 256 << 20, "\(row["modality"] ?? ""): walloc info peak \(idle)")
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
     }
 
