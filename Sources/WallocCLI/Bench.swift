@@ -23,20 +23,37 @@ struct Stopwatch {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time the wavelet transform, encoding and decoding of an image-sized input.",
+        abstract: "Time the codec's stages, the entropy coder, whole files, and peak memory.",
         discussion: """
-        Builds Codec2D(J=3, latent_dim=12, lightweight encoder) models with seeded random weights for \
-        each --nd (or loads --model), and reports the median wall time of each stage over \
-        --repeat runs after --warmup runs. --json prints machine-readable results.
+        Default: for each --nd, a Codec2D(J=3, latent_dim=12, lightweight encoder) with seeded random \
+        weights (or --model) on a synthetic --size image (or --input X.npy): wavelet transform, \
+        encode to latents, entropy encode and decode of the latents, decode, and the whole file \
+        (PNG -> .wlc -> PNG). --audio SECONDS does the same for audio: a stereo Codec1D(J=8, \
+        latent_dim=32, lightweight encoder), default Nd=256, on SECONDS of synthetic 44.1 kHz \
+        audio (WAV -> .wlc -> WAV); a Codec1D --model implies audio (10 s unless --audio). Each \
+        figure is the median wall time of --repeat runs after --warmup runs. \
+        --peak-memory instead runs `walloc encode` and `walloc decode` as child processes on a \
+        long synthetic WAV (default 600 s stereo 16-bit) and a large PNG (default 8000x6000) and \
+        reports each one's peak resident memory against 4x the float32 size of the signal.
         """
     )
 
-    @Option(help: "Image size WIDTHxHEIGHT.") var size: String = "768x512"
-    @Option(help: "Decoder widths to time, comma-separated (ignored with --model).") var nd: String = "128,768"
-    @Option(help: "Time this model directory instead of random Codec2D models.") var model: String?
-    @Option(help: "Time this .npy signal instead of a random image.") var input: String?
+    @Option(help: "Image size WIDTHxHEIGHT (default 768x512; 8000x6000 with --peak-memory).") var size: String?
+    @Option(help: "Time audio: seconds of synthetic stereo 44.1 kHz audio (with --peak-memory: the WAV's length, default 600).")
+    var audio: Double?
+    @Option(help: "Decoder widths to time, comma-separated (ignored with --model; default 128,768 for images, 256 for audio).")
+    var nd: String?
+    @Option(help: "Time this model directory instead of random models.") var model: String?
+    @Option(help: "Time this .npy signal ([C, H, W] or [C, L]) instead of a synthetic one.") var input: String?
     @Option(help: "Untimed runs before measuring.") var warmup: Int = 1
     @Option(help: "Timed runs (the median is reported).") var `repeat`: Int = 5
+    @Flag(help: "Time only the codec and entropy coding stages, not whole files.") var skipFiles = false
+    @Flag(help: "Instead, measure the peak memory of `walloc encode` / `decode` on a long WAV and a large PNG.")
+    var peakMemory = false
+    /// --peak-memory runs `walloc bench --synthesize FILE` to make its inputs in another process.
+    @Option(help: .hidden) var synthesize: String?
+    @Option(help: .hidden) var channels: Int = 2
+    @Option(help: .hidden) var randomModel: String?
     @Option(help: "Instead, time an n x n x n sgemm (single BLAS call and split over --threads).") var gemm: Int?
     @Option(parsing: .upToNextOption, help: "Instead, benchmark the latent entropy coder on these latent .npy files ([C, h, w] or [C, L] integers).")
     var coder: [String] = []
@@ -53,9 +70,26 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var compute: ComputeOptions
 
+    func validate() throws {
+        guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
+        if let audio, !(audio > 0 && audio.isFinite) { throw ValidationError("--audio must be a positive number of seconds") }
+        if let size { _ = try Bench.parseSize(size) }
+        let modes = [!coder.isEmpty, gemm != nil, metrics, peakMemory].filter { $0 }.count
+        guard modes <= 1 else { throw ValidationError("--coder, --gemm, --metrics and --peak-memory are separate modes; give one") }
+        if peakMemory && input != nil { throw ValidationError("--peak-memory synthesises its inputs; --input does not apply") }
+    }
+
+    /// `WIDTHxHEIGHT`, both positive.
+    static func parseSize(_ s: String) throws -> (width: Int, height: Int) {
+        let parts = s.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1], w >= 1, h >= 1 else {
+            throw ValidationError("--size must be WIDTHxHEIGHT with positive sizes, got '\(s)'")
+        }
+        return (w, h)
+    }
+
     func run() throws {
         try compute.apply()
-        guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
         if !coder.isEmpty {
             guard tile >= 1 else { throw ValidationError("--tile must be at least 1") }
             var bench = CoderBench(files: coder, bits: bits, downsampling: downsampling, tile: tile, entropy: entropy,
@@ -66,54 +100,38 @@ struct Bench: ParsableCommand {
         }
         if let gemm { return try timeGemm(gemm) }
         if metrics { return try timeMetrics() }
-        var codecs = [(String, Codec)]()
+        if let synthesize {
+            return try PeakMemoryBench.synthesize(to: URL(fileURLWithPath: synthesize), randomModel: randomModel, channels: channels,
+                                                  seconds: audio ?? 600,
+                                                  size: try Bench.parseSize(size ?? "8000x6000"))
+        }
+        if peakMemory {
+            let bench = PeakMemoryBench(model: model, seconds: audio ?? 600, size: try Bench.parseSize(size ?? "8000x6000"),
+                                        threads: compute.threads, json: json)
+            return try bench.run()
+        }
+        var compressors = [Compressor]()
         if let model {
-            codecs.append((model, try Codec.load(from: URL(fileURLWithPath: model))))
+            compressors.append(try Compressor.load(modelDirectory: URL(fileURLWithPath: model)))
+            if audio != nil && compressors[0].codec.modality != .audio { throw ValidationError("--audio needs an audio (Codec1D) model") }
         } else {
-            for w in nd.split(separator: ",") {
-                guard let v = Int(w.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad --nd value '\(w)'") }
-                let config = ModelConfig(type: .codec2D, channels: 3, J: 3, Nd: v, latentDim: 12, latentBits: 8, lightweightEncode: true)
-                codecs.append(("Codec2D J=3 latent_dim=12 Nd=\(v)", try Codec(config: config, seed: 1)))
-            }
+            compressors = try PipelineBench.randomModels(modality: audio == nil ? .image : .audio, nd: nd)
         }
+        let bench = PipelineBench(warmup: warmup, repetitions: self.repeat, files: !skipFiles)
         var rows = [[String: Any]]()
-        for (name, codec) in codecs {
-            let x: Tensor
-            if let input {
-                x = try NPY.read(URL(fileURLWithPath: input))
-            } else {
-                let parts = size.split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("--size must be WIDTHxHEIGHT") }
-                var rng = ParameterInitializer(seed: 7)
-                x = rng.uniform([codec.config.channels, parts[1], parts[0]], bound: 0.5)
-            }
-            try codec.checkSignal(x)
-            let latents = try codec.encode(x)
-            let wpt = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.analysis(x) }
-            let enc = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.encode(x) }
-            let dec = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try codec.decode(latents) }
-            let row: [String: Any] = [
-                "model": name, "shape": x.shape, "threads": Threading.count,
-                "wpt_s": Stopwatch.median(wpt), "encode_s": Stopwatch.median(enc), "decode_s": Stopwatch.median(dec),
-            ]
+        for c in compressors {
+            let x = try PipelineBench.signal(for: c.codec, input: input, size: try Bench.parseSize(size ?? "768x512"), seconds: audio ?? 10)
+            let row = try bench.run(c, signal: x)
             rows.append(row)
-            if !json {
-                print(String(format: "%@  %@  threads=%d  wpt %.2f ms  encode %.2f ms  decode %.1f ms",
-                             name, "\(x.shape)", Threading.count, Stopwatch.median(wpt) * 1e3,
-                             Stopwatch.median(enc) * 1e3, Stopwatch.median(dec) * 1e3))
-            }
+            if !json { print(PipelineBench.describe(row)) }
         }
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        }
+        if json { try printJSON(rows) }
     }
 
     func timeMetrics() throws {
-        let parts = size.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2 else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        let (width, height) = try Bench.parseSize(size ?? "768x512")
         var rng = ParameterInitializer(seed: 11)
-        let shape = [3, parts[1], parts[0]]
+        let shape = [3, height, width]
         let noise = rng.uniform(shape, bound: 0.05)
         var x = rng.uniform(shape, bound: 0.5)
         for i in x.scalars.indices { x.scalars[i] += 0.5 }
@@ -122,8 +140,8 @@ struct Bench: ParsableCommand {
         let psnr = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.psnr(x, y) }
         let ssim = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.ssim(x, y) }
         let both = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.structuralSimilarity(x, y) }
-        print(String(format: "metrics %@ RGB, threads=%d: PSNR %.1f ms, SSIM %.1f ms, SSIM + MS-SSIM %.1f ms",
-                     size, Threading.count, Stopwatch.median(psnr) * 1e3, Stopwatch.median(ssim) * 1e3, Stopwatch.median(both) * 1e3))
+        print(String(format: "metrics %dx%d RGB, threads=%d: PSNR %.1f ms, SSIM %.1f ms, SSIM + MS-SSIM %.1f ms",
+                     width, height, Threading.count, Stopwatch.median(psnr) * 1e3, Stopwatch.median(ssim) * 1e3, Stopwatch.median(both) * 1e3))
     }
 
     func timeGemm(_ n: Int) throws {

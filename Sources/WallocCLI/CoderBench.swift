@@ -157,8 +157,7 @@ struct CoderBench {
                 if let w = r.webpPillow { o["webp_m4_q80_bytes"] = w }
                 return o
             }
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(objects)
         } else {
             print(describe(total))
         }
