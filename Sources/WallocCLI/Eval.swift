@@ -28,6 +28,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
     @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
     @Option(help: "Shrink images whose longer side exceeds this many pixels before evaluating (area averaging).") var maxSide: Int?
+    @Option(help: ArgumentHelp("Decoder tile and overlap in latent positions, TILE,OVERLAP (images; experiments).", visibility: .hidden))
+    var tiling: String?
     @Flag(help: "Overwrite existing outputs.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -58,6 +60,11 @@ struct Eval: ParsableCommand {
                 compressors.append(try Compressor.load(modelDirectory: URL(fileURLWithPath: m)))
                 paths.append(m)
             }
+        }
+        if let tiling {
+            let parts = tiling.split(separator: ",").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] >= 1, parts[1] >= 0 else { throw ValidationError("--tiling takes TILE,OVERLAP") }
+            for i in compressors.indices { compressors[i].tile = parts[0]; compressors[i].overlap = parts[1] }
         }
         var evaluator = try Evaluator(compressors: compressors)
         if let maxSide {

@@ -24,6 +24,9 @@ public struct Compressor: Sendable {
     public let entropyModel: LatentModel?
     /// How the latents are coded when compressing (rANS by default).
     public var coding: WLCHeader.Coding = .rans
+    /// Images whose latent grid exceeds `tile` x `tile` decode in tiles with `overlap` positions of
+    /// context (`Codec.decodeTiled`).
+    public var tile = Codec.defaultDecodeTile, overlap = Codec.defaultDecodeOverlap
     /// The model's fingerprint (computed once: it hashes every weight).
     public let fingerprint: [UInt8]
 
@@ -146,7 +149,7 @@ public struct Compressor: Sendable {
         let latents = try latents(of: file)
         let x: Tensor
         if codec.modality == .image {
-            x = try codec.decodeTiled(latents)
+            x = try codec.decodeTiled(latents, tile: tile, overlap: overlap)
         } else {
             var parts = [Tensor]()
             try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }
