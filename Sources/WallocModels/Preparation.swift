@@ -99,10 +99,15 @@ public enum SignalPreparation {
     /// Image samples in [0, 1] -> codec range [-0.5, 0.5].
     public static func imageToSignal(_ pixels: Tensor) -> Tensor {
         var x = pixels
+        imageToSignal(&x)
+        return x
+    }
+
+    /// Image samples in [0, 1] -> codec range [-0.5, 0.5], in place.
+    public static func imageToSignal(_ x: inout Tensor) {
         x.withUnsafeMutableBufferPointer { p in
             parallelChunks(p.count, minChunk: 1 << 15) { r in for i in r { p[i] -= 0.5 } }
         }
-        return x
     }
 
     /// Codec range [-0.5, 0.5] -> image samples in [0, 1] (clamped).

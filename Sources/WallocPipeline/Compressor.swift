@@ -58,9 +58,13 @@ public struct Compressor: Sendable {
 
     /// Compresses an image file's pixels. An alpha channel beyond what the model takes is
     /// dropped (`droppedAlpha` says so); other channel mismatches are errors.
-    public func compress(image: Image) throws -> (file: WLCFile, droppedAlpha: Bool) {
+    /// The image is consumed: when the caller holds no other reference, its pixels become the
+    /// codec's signal in place (one image-sized buffer less at the peak).
+    public func compress(image: consuming Image) throws -> (file: WLCFile, droppedAlpha: Bool) {
         guard codec.modality == .image else { throw WallocError("this model codes audio, not images") }
+        let bitDepth = image.bitDepth
         var pixels = image.pixels
+        image.pixels = Tensor(zeros: [1])
         var dropped = false
         let c = pixels.shape[0], want = codec.config.channels
         if c == want + 1 && (want == 1 || want == 3) {
@@ -69,8 +73,9 @@ public struct Compressor: Sendable {
         } else if c != want {
             throw WallocError("the image has \(c) channel(s), the model takes \(want)")
         }
-        let signal = SignalPreparation.imageToSignal(pixels)
-        return (try compress(prepared: signal, original: pixels.shape, bitDepth: image.bitDepth, level: .identity, sampleRate: 0), dropped)
+        let shape = pixels.shape
+        SignalPreparation.imageToSignal(&pixels)
+        return (try compress(prepared: pixels, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0), dropped)
     }
 
     /// Compresses audio samples (any level; DC is removed and the peak scaled to 0.5).
