@@ -55,6 +55,10 @@ let package = Package(
             name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia"]
         ),
+        .target(
+            name: "WallocLearning",
+            dependencies: ["WallocTensor", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocTraining"]
+        ),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
@@ -68,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocLearning"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -82,5 +86,6 @@ let package = Package(
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocLearningTests", dependencies: ["Walloc"]),
     ]
 )

@@ -7,3 +7,4 @@
 @_exported import WallocCoding
 @_exported import WallocPipeline
 @_exported import WallocTraining
+@_exported import WallocLearning
