@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Walloc", targets: ["Walloc"]),
         .executable(name: "walloc", targets: ["WallocCLI"]),
         .executable(name: "walloc-train-bench", targets: ["WallocTrainBench"]),
+        .executable(name: "walloc-experiments", targets: ["WallocExperiments"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -80,6 +81,13 @@ let package = Package(
                 "Walloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // FreeType renders the text of the compressed-learning experiment's image dataset.
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .executableTarget(
+            name: "WallocExperiments",
+            dependencies: ["Walloc", "CFreeType", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/WallocExperiments"
         ),
         .executableTarget(name: "WallocTrainBench", dependencies: ["Walloc"], path: "Sources/WallocTrainBench"),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),

@@ -39,6 +39,7 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Kernel size.") var kernel = 3
     @Option(help: "Max-pooling window between stages.") var pool = 2
     @Option(help: "Space-to-depth factor for the inputs, or auto.") var spaceToDepth = "auto"
+    @Option(help: "Global pooling before the linear head: avg or max.") var head = "avg"
     @Option(help: "Random seed (initialisation and batch order).") var seed: UInt64 = 0
     @Flag(help: "Overwrite OUT if it holds a classifier.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
@@ -66,7 +67,7 @@ struct ClassifyTrain: ParsableCommand {
         let widthList = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !widthList.isEmpty else { throw ValidationError("--widths must be comma-separated integers") }
         let config = ClassifierConfig(spatialRank: m.itemShape.count - 1, inputChannels: transform.inputShape[0], classes: m.classes.count,
-                                      widths: widthList, convsPerStage: convs, kernelSize: kernel, pool: pool)
+                                      widths: widthList, convsPerStage: convs, kernelSize: kernel, pool: pool, head: head)
         let model = try Classifier(config: config, seed: seed)
         var options = ClassifierTrainingOptions()
         options.epochs = epochs; options.batchSize = batchSize; options.lr = lr; options.weightDecay = weightDecay

@@ -68,8 +68,9 @@ struct LatentsConvert: ParsableCommand {
     func convertSignal() throws {
         let outURL = URL(fileURLWithPath: output)
         try OutputPolicy(force: force).check(outURL, inputs: [URL(fileURLWithPath: input)])
+        let given = try model.map(loadModel)
         let raw = try readTensor(input)
-        let codec = try model.map(loadModel) ?? defaultCodec(raw.rank == 2 ? .audio : .image)
+        let codec = try given ?? defaultCodec(raw.rank == 2 ? .audio : .image)
         let rank = codec.modality == .image ? 3 : 2
         let x = try dropBatch(raw, rank: rank, what: input)
         try codec.checkSignal(x)

@@ -59,6 +59,10 @@ public struct Safetensors: Sendable {
         public var shape: [Int]
         /// Byte range within the data section (which starts at `Header.dataStart`).
         public var offsets: Range<Int>
+
+        public init(dtype: SafetensorsDType, shape: [Int], offsets: Range<Int>) {
+            self.dtype = dtype; self.shape = shape; self.offsets = offsets
+        }
     }
 
     /// A file's header: its entries, its metadata and where the data section starts.

@@ -18,16 +18,19 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     /// Max pooling window (and stride) between stages.
     public var pool: Int
     public var groups: Int
+    /// How the last stage's feature maps become one vector: "avg" (global average pooling) or
+    /// "max" (global max pooling, for finding small objects anywhere).
+    public var head: String
 
     public init(spatialRank: Int, inputChannels: Int, classes: Int, widths: [Int] = [32, 64, 128], convsPerStage: Int = 2,
-                kernelSize: Int = 3, pool: Int = 2, groups: Int = 8) {
+                kernelSize: Int = 3, pool: Int = 2, groups: Int = 8, head: String = "avg") {
         self.spatialRank = spatialRank; self.inputChannels = inputChannels; self.classes = classes; self.widths = widths
-        self.convsPerStage = convsPerStage; self.kernelSize = kernelSize; self.pool = pool; self.groups = groups
+        self.convsPerStage = convsPerStage; self.kernelSize = kernelSize; self.pool = pool; self.groups = groups; self.head = head
     }
 
     enum CodingKeys: String, CodingKey {
         case spatialRank = "spatial_rank", inputChannels = "input_channels", classes, widths
-        case convsPerStage = "convs_per_stage", kernelSize = "kernel_size", pool, groups
+        case convsPerStage = "convs_per_stage", kernelSize = "kernel_size", pool, groups, head
     }
 
     public func validate() throws {
@@ -39,6 +42,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         guard convsPerStage >= 1, kernelSize >= 1, kernelSize % 2 == 1, pool >= 1, groups >= 1 else {
             throw WallocError("classifier needs convs_per_stage >= 1, an odd kernel size, pool >= 1 and groups >= 1")
         }
+        guard head == "avg" || head == "max" else { throw WallocError("classifier head pooling must be avg or max, got \(head)") }
     }
 }
 
@@ -55,7 +59,7 @@ public enum ConvLayerTape: Sendable {
 }
 
 /// A small convolutional classifier: stages of (convolution, GroupNorm, SiLU) with max pooling
-/// between stages, global average pooling and a linear head. Parameter keys:
+/// between stages, global average (or max) pooling and a linear head. Parameter keys:
 /// `stages.S.J.conv.weight`, `stages.S.J.norm.weight`, ..., `head.weight`, `head.bias`.
 public struct Classifier: Module {
     public let config: ClassifierConfig
@@ -120,6 +124,7 @@ public struct Classifier: Module {
         var norms: [[GroupNormTape]] = []
         var pools: [MaxPoolTape?] = []
         var pooledShape: [Int] = []
+        var headPool: MaxPoolTape?
         var features: Tensor = Tensor(zeros: [0])
     }
 
@@ -151,7 +156,14 @@ public struct Classifier: Module {
             tape.norms.append(stageNorms)
         }
         tape.pooledShape = h.shape
-        let features = GlobalAveragePool.forward(h)
+        var features: Tensor
+        if config.head == "max" {
+            let (f, t) = GlobalMaxPool.forward(h)
+            features = f
+            tape.headPool = t
+        } else {
+            features = GlobalAveragePool.forward(h)
+        }
         tape.features = features
         return (head.apply(features), tape)
     }
@@ -162,7 +174,7 @@ public struct Classifier: Module {
     @discardableResult
     public func backward(_ tape: Tape, _ g: Tensor, into gradients: inout Gradients, inputGradient: Bool = false) -> Tensor {
         var d = head.backward(tape.features, g, prefix: "head", into: &gradients)
-        d = GlobalAveragePool.backward(d, inputShape: tape.pooledShape)
+        d = tape.headPool.map { GlobalMaxPool.backward($0, d) } ?? GlobalAveragePool.backward(d, inputShape: tape.pooledShape)
         for s in convs.indices.reversed() {
             for j in convs[s].indices.reversed() {
                 let p = "stages.\(s).\(j)"

@@ -39,7 +39,7 @@ public struct InputTransform: Codable, Sendable, Equatable {
     }
 
     /// For each input value (channel-major), the index of the stored value it takes.
-    func gatherMap() -> [Int32] {
+    public func gatherMap() -> [Int32] {
         let s = spaceToDepth, shape = inputShape
         var map = [Int32]()
         map.reserveCapacity(shape.reduce(1, *))

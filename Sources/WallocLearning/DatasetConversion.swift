@@ -198,7 +198,7 @@ public struct DatasetConverter: Sendable {
             targetFrames = Int((s * Double(rate)).rounded(.up) + Double(f - 1)) / f * f
         }
         let (firstSignal, firstRate) = try Threading.serially { try prepare(first, frames: targetFrames) }
-        if listing.modality == .audio { rate = firstRate; targetFrames = firstSignal.shape[1] }
+        if listing.modality == .audio { rate = firstRate }
         let signalShape = firstSignal.shape
         let itemShape = self.itemShape(signal: signalShape)
         let itemBytes = itemShape.reduce(1, *) * dtype.width
@@ -346,7 +346,9 @@ public struct DatasetConverter: Sendable {
 
     func writeShard(_ index: Int, values: Tensor, range: Range<Int>, manifest: DatasetManifest, to output: URL) throws -> DatasetManifest.Shard {
         let names = listing.items[range].map(\.name)
-        let namesJSON = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let namesJSON = String(decoding: try encoder.encode(names), as: UTF8.self)
         let labels = Tensor(shape: [range.count], scalars: listing.items[range].map { Float($0.label) })
         var metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
                         "shard": String(index), "first": String(range.lowerBound), "names": namesJSON]

@@ -24,6 +24,10 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public static let formatName = "walloc-latents"
 
     public struct Model: Codable, Sendable, Equatable {
+        public init(fingerprint: String, type: String, channels: Int, J: Int, latentDim: Int, latentBits: Int) {
+            self.fingerprint = fingerprint; self.type = type; self.channels = channels; self.J = J; self.latentDim = latentDim; self.latentBits = latentBits
+        }
+
         /// `Codec.fingerprintHex`.
         public var fingerprint: String
         public var type: String
@@ -38,6 +42,10 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     }
 
     public struct Preparation: Codable, Sendable, Equatable {
+        public init(size: [Int]?, seconds: Double?, sampleRate: Int?, signalShape: [Int], values: String) {
+            self.size = size; self.seconds = seconds; self.sampleRate = sampleRate; self.signalShape = signalShape; self.values = values
+        }
+
         /// `[width, height]` every image was resized (area) and centre-cropped to, if given.
         public var size: [Int]?
         /// The clip length in seconds audio was cut or zero-padded to, if given.
@@ -55,6 +63,10 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     }
 
     public struct Shard: Codable, Sendable, Equatable {
+        public init(index: Int, file: String, first: Int, count: Int, bytes: Int, sha256: String) {
+            self.index = index; self.file = file; self.first = first; self.count = count; self.bytes = bytes; self.sha256 = sha256
+        }
+
         public var index: Int
         public var file: String
         /// Index of the shard's first item in the dataset.
@@ -65,6 +77,10 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     }
 
     public struct Worker: Codable, Sendable, Equatable {
+        public init(index: Int, count: Int) {
+            self.index = index; self.count = count
+        }
+
         public var index: Int
         public var count: Int
     }
@@ -92,6 +108,14 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public var worker: Worker?
     /// The shards this manifest covers, by index.
     public var shards: [Shard]
+
+    public init(datasetID: String, modality: Modality, representation: DatasetRepresentation, tensor: String, dtype: String,
+                itemShape: [Int], model: Model, preparation: Preparation, classes: [String], items: Int, shardSize: Int,
+                shardCount: Int, worker: Worker? = nil, shards: [Shard] = []) {
+        self.datasetID = datasetID; self.modality = modality; self.representation = representation; self.tensor = tensor
+        self.dtype = dtype; self.itemShape = itemShape; self.model = model; self.preparation = preparation; self.classes = classes
+        self.items = items; self.shardSize = shardSize; self.shardCount = shardCount; self.worker = worker; self.shards = shards
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, version, datasetID = "dataset_id", modality, representation, tensor, dtype, itemShape = "item_shape"

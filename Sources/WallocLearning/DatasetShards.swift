@@ -136,6 +136,11 @@ public struct LabeledDataset: Sendable {
     public var itemShape: [Int] { manifest.itemShape }
     public var itemCount: Int { manifest.itemShape.reduce(1, *) }
 
+    public init(manifest: DatasetManifest, values: [Int16], labels: [Int32], names: [String]) {
+        precondition(values.count == labels.count * manifest.itemShape.reduce(1, *) && names.count == labels.count, "dataset sizes do not agree")
+        self.manifest = manifest; self.values = values; self.labels = labels; self.names = names
+    }
+
     /// Loads a folder with a complete `manifest.json`, checking every shard's SHA-256.
     public static func load(_ folder: URL) throws -> LabeledDataset {
         let url = folder.appendingPathComponent(DatasetManifest.fileName)

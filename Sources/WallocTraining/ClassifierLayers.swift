@@ -158,6 +158,28 @@ public enum GlobalAveragePool {
     }
 }
 
+/// Maximum over every spatial position: `[N, C, ...]` -> `[N, C]` (the tape holds the argmax).
+public enum GlobalMaxPool {
+    public static func forward(_ x: Tensor) -> (Tensor, MaxPoolTape) {
+        precondition(x.rank >= 3 && x.count < Int(Int32.max), "GlobalMaxPool expects [N, C, ...], got \(x.shape)")
+        let planes = x.shape[0] * x.shape[1], s = x.count / max(1, planes)
+        var out = Tensor(uninitialized: [x.shape[0], x.shape[1]])
+        var argmax = [Int32](repeating: 0, count: planes)
+        x.withUnsafeBufferPointer { xb in
+            for p in 0..<planes {
+                var best = p * s
+                for i in (p * s)..<((p + 1) * s) where xb[i] > xb[best] { best = i }
+                out.scalars[p] = xb[best]
+                argmax[p] = Int32(best)
+            }
+        }
+        return (out, MaxPoolTape(inputShape: x.shape, argmax: argmax))
+    }
+
+    /// Routes each gradient to the position that held the maximum.
+    public static func backward(_ tape: MaxPoolTape, _ gradOutput: Tensor) -> Tensor { MaxPool.backward(tape, gradOutput) }
+}
+
 /// Softmax cross-entropy averaged over a batch of logits `[N, K]`.
 public enum SoftmaxCrossEntropy {
     /// Class probabilities `[N, K]` (softmax over each row).
