@@ -9,7 +9,7 @@ struct Experiments: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "walloc-experiments",
         abstract: "Datasets and reports for the compressed-domain learning experiment.",
-        subcommands: [Glyphs.self, Speech.self, Report.self]
+        subcommands: [Glyphs.self, Speech.self, FullHD.self, Report.self]
     )
 }
 
@@ -24,24 +24,24 @@ func isDone(_ out: URL, _ description: String) -> Bool {
 
 struct Glyphs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render the character dataset: OUT/train/<class>/*.png and OUT/test/<class>/*.png.")
+        abstract: "Render the small-text dataset: OUT/train/<word>/*.png and OUT/test/<word>/*.png.")
     @Option(name: .shortAndLong, help: "Output folder.") var out: String
     @Option(help: "Training images.") var train = 8000
     @Option(help: "Test images.") var test = 2000
-    @Option(help: "Image side in pixels.") var size = 256
-    @Option(help: "Smallest character size (pixels per em).") var minPixels = 10
-    @Option(help: "Largest character size (pixels per em).") var maxPixels = 16
-    @Option(help: "Characters (one class each).") var characters = "0123456789"
+    @Option(help: "Image side in pixels.") var size = 128
+    @Option(help: "Smallest text size (pixels per em).") var minPixels = 14
+    @Option(help: "Largest text size (pixels per em).") var maxPixels = 20
+    @Option(help: "Words (one class each), comma-separated.") var words = GlyphDataset.defaultWords.joined(separator: ",")
     @Option(help: "Random seed.") var seed: UInt64 = 1
 
     func run() throws {
         let url = URL(fileURLWithPath: out)
-        let description = "glyphs train=\(train) test=\(test) size=\(size) px=\(minPixels)-\(maxPixels) chars=\(characters) seed=\(seed)\n"
+        let description = "glyphs train=\(train) test=\(test) size=\(size) px=\(minPixels)-\(maxPixels) words=\(words) seed=\(seed)\n"
         if isDone(url, description) { print("\(out): already generated"); return }
         try? FileManager.default.removeItem(at: url)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         var g = GlyphDataset()
-        g.size = size; g.minPixels = minPixels; g.maxPixels = maxPixels; g.characters = Array(characters); g.seed = seed
+        g.size = size; g.minPixels = minPixels; g.maxPixels = maxPixels; g.texts = words.split(separator: ",").map(String.init); g.seed = seed
         let start = Date()
         try g.generate(out: url, train: train, test: test) { done, total in
             FileHandle.standardError.write(Data("\rglyphs \(done)/\(total)".utf8))
@@ -77,6 +77,30 @@ struct Speech: ParsableCommand {
         FileHandle.standardError.write(Data("\n".utf8))
         try markDone(url, description)
         print(String(format: "%@: %d training and %d test clips in %.1f s", out, train, test, Date().timeIntervalSince(start)))
+    }
+}
+
+struct FullHD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fullhd",
+        abstract: "Write COUNT 1920x1080 JPEG crops of the wallpapers to OUT (conversion throughput).")
+    @Option(name: .shortAndLong, help: "Output folder.") var out: String
+    @Option(help: "Images.") var count = 1000
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+
+    func run() throws {
+        let url = URL(fileURLWithPath: out)
+        let description = "fullhd count=\(count) seed=\(seed)\n"
+        if isDone(url, description) { print("\(out): already generated"); return }
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let start = Date()
+        try FullHDImages(seed: seed).generate(out: url, count: count) { done, total in
+            FileHandle.standardError.write(Data("\rfullhd \(done)/\(total)".utf8))
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        try markDone(url, description)
+        print(String(format: "%@: %d images in %.1f s", out, count, Date().timeIntervalSince(start)))
     }
 }
 

@@ -2,15 +2,18 @@ import CFreeType
 import Foundation
 import Walloc
 
-/// The image task: one character rendered small (random font, size, rotation, colour and
-/// position) onto a random crop of a desktop wallpaper; the class is the character.
+/// The image task: a word rendered small (random font, size, rotation, colour and position) onto
+/// a random crop of a desktop wallpaper; the class is the word. The default words have the same
+/// length and only x-height letters (no ascenders, descenders or dots), so their outlines look
+/// alike: telling them apart takes the letters' detail.
 struct GlyphDataset {
-    var size = 256
-    var minPixels = 10
-    var maxPixels = 16
-    var maxRotation = 15.0
-    var characters = Array("0123456789")
+    var size = 128
+    var minPixels = 14
+    var maxPixels = 20
+    var maxRotation = 10.0
+    var texts = GlyphDataset.defaultWords
     var seed: UInt64 = 1
+    static let defaultWords = ["mean", "moon", "noun", "wear", "cane", "zone", "roam", "earn", "scar", "user"]
 
     /// Fonts from Debian's font packages (fonts-dejavu-core, fonts-liberation2, fonts-freefont-ttf).
     static func fonts(root: String = "/usr/share/fonts/truetype") throws -> [String] {
@@ -67,7 +70,7 @@ struct GlyphDataset {
         let trainPapers = backgrounds.indices.filter { !testPapers.contains($0) }
         let jobs = [("train", train, trainPapers, UInt64(1)), ("test", test, testPapers, UInt64(2))]
         for (split, _, _, _) in jobs {
-            for c in characters { try FileManager.default.createDirectory(at: out.appendingPathComponent(split).appendingPathComponent(GlyphDataset.className(c)), withIntermediateDirectories: true) }
+            for t in texts { try FileManager.default.createDirectory(at: out.appendingPathComponent(split).appendingPathComponent(t), withIntermediateDirectories: true) }
         }
         let total = train + test
         var done = 0
@@ -86,12 +89,12 @@ struct GlyphDataset {
                             let lo = start + w * chunk / workers, hi = start + (w + 1) * chunk / workers
                             for i in lo..<hi {
                                 var rng = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ tag &* 0x1_0000_0001 &+ UInt64(i))
-                                let label = rng.below(characters.count)
+                                let label = rng.below(texts.count)
                                 let image = Threading.serially {
-                                    render(character: characters[label], background: backgrounds[paperIndices[rng.below(paperIndices.count)]],
+                                    render(text: texts[label], background: backgrounds[paperIndices[rng.below(paperIndices.count)]],
                                            renderer: renderer, rng: &rng)
                                 }
-                                let url = out.appendingPathComponent(split).appendingPathComponent(GlyphDataset.className(characters[label]))
+                                let url = out.appendingPathComponent(split).appendingPathComponent(texts[label])
                                     .appendingPathComponent(String(format: "%06d.png", i))
                                 try Threading.serially { try ImageIO.write(image, to: url, format: .png) }
                             }
@@ -106,12 +109,8 @@ struct GlyphDataset {
         }
     }
 
-    static func className(_ c: Character) -> String {
-        c.isLetter && c.isUppercase ? "upper-\(c)" : String(c)
-    }
-
-    /// One sample: crop, resize, flip the background; draw the character.
-    func render(character: Character, background bg: Tensor, renderer: GlyphRenderer, rng: inout SplitMix64) -> Tensor {
+    /// One sample: crop, resize, flip the background; draw the text.
+    func render(text: String, background bg: Tensor, renderer: GlyphRenderer, rng: inout SplitMix64) -> Tensor {
         let h = bg.shape[1], w = bg.shape[2]
         let side = min(h, w)
         let crop = size + rng.below(max(1, min(side, 3 * size) - size + 1))
@@ -127,7 +126,7 @@ struct GlyphDataset {
         let font = rng.below(renderer.faces.count)
         let pixels = minPixels + rng.below(maxPixels - minPixels + 1)
         let angle = (Double(rng.uniform()) * 2 - 1) * maxRotation * Double.pi / 180
-        guard let glyph = renderer.render(character, face: font, pixels: pixels, angle: angle) else { return image }
+        guard let glyph = renderer.render(text, face: font, pixels: pixels, angle: angle) else { return image }
         let margin = 4
         let gx = margin + rng.below(max(1, size - glyph.width - 2 * margin))
         let gy = margin + rng.below(max(1, size - glyph.height - 2 * margin))
@@ -176,21 +175,42 @@ final class GlyphRenderer {
         FT_Done_FreeType(library)
     }
 
-    /// `character` at `pixels` pixels per em, rotated by `angle` radians (anti-aliased).
-    func render(_ character: Character, face index: Int, pixels: Int, angle: Double) -> GlyphBitmap? {
-        guard let face = faces[index], let scalar = character.unicodeScalars.first else { return nil }
+    /// `text` at `pixels` pixels per em along a baseline rotated by `angle` radians (anti-aliased,
+    /// kerning ignored), cropped to its ink.
+    func render(_ text: String, face index: Int, pixels: Int, angle: Double) -> GlyphBitmap? {
+        guard let face = faces[index] else { return nil }
         FT_Set_Pixel_Sizes(face, 0, FT_UInt(pixels))
         var matrix = FT_Matrix(xx: FT_Fixed(cos(angle) * 65536), xy: FT_Fixed(-sin(angle) * 65536),
                                yx: FT_Fixed(sin(angle) * 65536), yy: FT_Fixed(cos(angle) * 65536))
-        var delta = FT_Vector(x: 0, y: 0)
-        FT_Set_Transform(face, &matrix, &delta)
         let loadRender: FT_Int32 = 1 << 2  // FT_LOAD_RENDER
-        guard FT_Load_Char(face, FT_ULong(scalar.value), loadRender) == 0, let slot = face.pointee.glyph else { return nil }
-        let bitmap = slot.pointee.bitmap
-        let w = Int(bitmap.width), h = Int(bitmap.rows), pitch = Int(bitmap.pitch)
-        guard w > 0, h > 0, let buffer = bitmap.buffer else { return nil }
+        // Each glyph rendered at the pen position (26.6 fixed point, y up), the pen moved by its advance.
+        var pen = FT_Vector(x: 0, y: 0)
+        var pieces = [(x: Int, y: Int, bitmap: GlyphBitmap)]()
+        for scalar in text.unicodeScalars {
+            FT_Set_Transform(face, &matrix, &pen)
+            guard FT_Load_Char(face, FT_ULong(scalar.value), loadRender) == 0, let slot = face.pointee.glyph else { return nil }
+            let bitmap = slot.pointee.bitmap
+            let w = Int(bitmap.width), h = Int(bitmap.rows), pitch = Int(bitmap.pitch)
+            if w > 0, h > 0, let buffer = bitmap.buffer {
+                var coverage = [Float](repeating: 0, count: w * h)
+                for y in 0..<h { for x in 0..<w { coverage[y * w + x] = Float(buffer[y * pitch + x]) / 255 } }
+                // Image rows grow downwards: the bitmap's top-left corner is (left, -top).
+                pieces.append((Int(slot.pointee.bitmap_left), -Int(slot.pointee.bitmap_top), GlyphBitmap(width: w, height: h, coverage: coverage)))
+            }
+            pen.x += slot.pointee.advance.x
+            pen.y += slot.pointee.advance.y
+        }
+        guard !pieces.isEmpty else { return nil }
+        let x0 = pieces.map(\.x).min()!, y0 = pieces.map(\.y).min()!
+        let x1 = pieces.map { $0.x + $0.bitmap.width }.max()!, y1 = pieces.map { $0.y + $0.bitmap.height }.max()!
+        let w = x1 - x0, h = y1 - y0
         var coverage = [Float](repeating: 0, count: w * h)
-        for y in 0..<h { for x in 0..<w { coverage[y * w + x] = Float(buffer[y * pitch + x]) / 255 } }
+        for p in pieces {
+            for y in 0..<p.bitmap.height { for x in 0..<p.bitmap.width {
+                let i = (p.y - y0 + y) * w + p.x - x0 + x
+                coverage[i] = max(coverage[i], p.bitmap.coverage[y * p.bitmap.width + x])
+            } }
+        }
         return GlyphBitmap(width: w, height: h, coverage: coverage)
     }
 }

@@ -1,0 +1,69 @@
+#!/bin/sh
+# The compressed-domain learning experiment (docs/compressed-learning.md): the same classifier
+# trained on WaLLoC latents of full-resolution inputs and on the inputs resized to as many values.
+#
+#   scripts/compressed-learning.sh [image|audio|all]
+#
+# Environment: IMAGE_MODEL / AUDIO_MODEL (model directories; default: the embedded models),
+# SEED (1), DATA (data/compressed-learning), IMAGE_TRAIN / IMAGE_TEST / IMAGE_EPOCHS,
+# AUDIO_TRAIN / AUDIO_TEST / AUDIO_EPOCHS, WALLOC and EXPERIMENTS (the executables).
+# Generated files go under DATA (ignored by git). Every step skips work already done: datasets
+# are generated once per setting, finished latent shards are kept; classifiers are retrained.
+# To change models or settings, remove DATA (or the affected sub-folders) first.
+set -eu
+TASK=${1:-all}
+WALLOC=${WALLOC:-.build/release/walloc}
+EXPERIMENTS=${EXPERIMENTS:-.build/release/walloc-experiments}
+DATA=${DATA:-data/compressed-learning}
+SEED=${SEED:-1}
+mkdir -p "$DATA"
+
+now() { date +%s; }
+
+# run_task NAME MODEL GENERATE... : generate, convert both ways, train both classifiers, report.
+run_task() {
+    name=$1; model=$2; epochs=$3; shift 3
+    dir=$DATA/$name
+    mkdir -p "$dir"
+    model_args=""
+    if [ -n "$model" ]; then model_args="--model $model"; fi
+    t0=$(now)
+    echo "== $name: dataset"
+    "$EXPERIMENTS" "$@" -o "$dir/files" --seed "$SEED"
+    t1=$(now)
+    echo "== $name: latents and resized baseline"
+    for split in train test; do
+        # shellcheck disable=SC2086
+        "$WALLOC" latents $model_args $PREPARE "$dir/files/$split" -o "$dir/latents-$split" --quiet
+        # shellcheck disable=SC2086
+        "$WALLOC" latents $model_args $PREPARE "$dir/files/$split" -o "$dir/resized-$split" --resized --quiet
+    done
+    t2=$(now)
+    for kind in latents resized; do
+        echo "== $name: classifier on $kind"
+        # shellcheck disable=SC2086
+        "$WALLOC" classify train "$dir/$kind-train" --test "$dir/$kind-test" -o "$dir/classifier-$kind" \
+            --epochs "$epochs" --seed "$SEED" --force $CLASSIFIER
+    done
+    t3=$(now)
+    {
+        "$EXPERIMENTS" report "$dir/classifier-latents" "$dir/classifier-resized"
+        echo
+        echo "Wall time: dataset $((t1 - t0)) s, latents and baseline $((t2 - t1)) s, both classifiers $((t3 - t2)) s, total $((t3 - t0)) s."
+    } > "$dir/results.md"
+    echo "== $name: results ($dir/results.md)"
+    cat "$dir/results.md"
+}
+
+start=$(now)
+if [ "$TASK" = image ] || [ "$TASK" = all ]; then
+    PREPARE=""
+    CLASSIFIER="--head max --lr 3e-3 --batch-size 64 --widths 32,64,128"
+    run_task image "${IMAGE_MODEL:-}" "${IMAGE_EPOCHS:-10}" glyphs --train "${IMAGE_TRAIN:-8000}" --test "${IMAGE_TEST:-2000}"
+fi
+if [ "$TASK" = audio ] || [ "$TASK" = all ]; then
+    PREPARE="--seconds 1"
+    CLASSIFIER="--head max --lr 3e-3 --batch-size 64 --widths 32,64,128"
+    run_task audio "${AUDIO_MODEL:-}" "${AUDIO_EPOCHS:-10}" speech --train "${AUDIO_TRAIN:-6000}" --test "${AUDIO_TEST:-1500}"
+fi
+echo "== total wall time: $(($(now) - start)) s"
