@@ -46,7 +46,11 @@ let package = Package(
         ),
         // zlib's crc32 for the .wlc container.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"]),
+        .target(
+            name: "WallocCoding", dependencies: ["WallocTensor", "WallocIO", "CZlib"],
+            // The kernel tests reach the coder's internals (`@testable`) in release builds too.
+            swiftSettings: [.unsafeFlags(["-enable-testing"])]
+        ),
         .target(
             name: "WallocPipeline",
             dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding"],
@@ -71,9 +75,16 @@ let package = Package(
             name: "WallocMedia",
             dependencies: ["WallocTensor", "WallocIO", "CMediaShims", "CWebP", "CTIFF", "CSndFile"]
         ),
+        // Baseline codecs for evaluation: AVIF (libaom/dav1d through libavif) and JPEG XL.
+        .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
+        .systemLibrary(name: "CJXL", pkgConfig: "libjxl_threads", providers: [.apt(["libjxl-dev"])]),
+        .target(
+            name: "WallocEval",
+            dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "CAVIF", "CJXL"]
+        ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocLearning"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocEval", "WallocLearning"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -95,5 +106,6 @@ let package = Package(
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocLearningTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocEvalTests", dependencies: ["Walloc"]),
     ]
 )

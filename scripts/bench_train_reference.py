@@ -15,6 +15,19 @@ import argparse, time, warnings
 
 warnings.filterwarnings("ignore")
 import torch
+
+try:
+    import torchvision.transforms  # noqa: F401  (walloc imports ToPILImage, PILToTensor from it)
+except Exception:
+    # A CPU-only torch wheel may come without a matching torchvision; the codecs never use these two
+    # names, so stand-ins let walloc import.
+    import importlib.machinery, sys, types
+    for name in ("torchvision", "torchvision.transforms"):
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        sys.modules[name] = module
+    sys.modules["torchvision"].transforms = sys.modules["torchvision.transforms"]
+    sys.modules["torchvision.transforms"].ToPILImage = sys.modules["torchvision.transforms"].PILToTensor = object
 from walloc.walloc import Codec1D, Codec2D
 
 

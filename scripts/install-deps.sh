@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages Walloc builds against, only those missing (idempotent).
 set -eu
-PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libfreetype-dev"
+PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libavif-dev libjxl-dev libfreetype-dev"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -313,7 +313,8 @@ static void jpeg_destination_term(j_compress_ptr info) {
 }
 
 static int jpeg_encode_body(struct jpeg_compress_struct *info, jpeg_ctx *c, const uint8_t *pixels,
-                            uint32_t width, uint32_t height, int channels, int quality, int full_chroma) {
+                            uint32_t width, uint32_t height, int channels, int quality, int full_chroma,
+                            int optimize) {
     if (setjmp(c->failure.jmp)) return -1;
     jpeg_create_compress(info);
     c->destination.manager.init_destination = jpeg_destination_init;
@@ -326,6 +327,7 @@ static int jpeg_encode_body(struct jpeg_compress_struct *info, jpeg_ctx *c, cons
     info->in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(info);
     jpeg_set_quality(info, quality, TRUE);
+    info->optimize_coding = optimize ? TRUE : FALSE;
     if (full_chroma && channels == 3) {
         info->comp_info[0].h_samp_factor = 1;
         info->comp_info[0].v_samp_factor = 1;
@@ -341,7 +343,7 @@ static int jpeg_encode_body(struct jpeg_compress_struct *info, jpeg_ctx *c, cons
 }
 
 int wm_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int quality,
-                   int full_chroma, uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+                   int full_chroma, int optimize, uint8_t **out, size_t *out_size, char *error, size_t error_size) {
     *out = NULL;
     *out_size = 0;
     if ((channels != 1 && channels != 3) || quality < 1 || quality > 100) {
@@ -357,7 +359,7 @@ int wm_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
     info.err = jpeg_std_error(&c.failure.manager);
     c.failure.manager.error_exit = jpeg_fail;
     c.failure.manager.emit_message = jpeg_message;
-    int status = jpeg_encode_body(&info, &c, pixels, width, height, channels, quality, full_chroma);
+    int status = jpeg_encode_body(&info, &c, pixels, width, height, channels, quality, full_chroma, optimize);
     jpeg_destroy_compress(&info);
     if (status == 0) {
         *out = c.destination.out.bytes;

@@ -7,4 +7,5 @@
 @_exported import WallocCoding
 @_exported import WallocPipeline
 @_exported import WallocTraining
+@_exported import WallocEval
 @_exported import WallocLearning

@@ -38,13 +38,34 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed runs before measuring.") var warmup: Int = 1
     @Option(help: "Timed runs (the median is reported).") var `repeat`: Int = 5
     @Option(help: "Instead, time an n x n x n sgemm (single BLAS call and split over --threads).") var gemm: Int?
+    @Option(parsing: .upToNextOption, help: "Instead, benchmark the latent entropy coder on these latent .npy files ([C, h, w] or [C, L] integers).")
+    var coder: [String] = []
+    @Option(help: "Coder benchmark: latent bits.") var bits: Int = 8
+    @Option(help: "Coder benchmark: pixels per latent along each side (2^J), for bits per pixel.") var downsampling: Int = 8
+    @Option(help: "Coder benchmark: tile each image latent N x N times (mirrored) to time large inputs.") var tile: Int = 1
+    @Option(help: "Coder benchmark: default entropy tables (entropy.json) to code with.") var entropy: String?
+    @Flag(help: "Coder benchmark: code each file with default tables fitted on the other files.") var leaveOneOut = false
+    @Option(parsing: .upToNextOption, help: "Coder benchmark: fit default tables on these latent .npy files and code with them.")
+    var fit: [String] = []
+    @Option(help: "Coder benchmark: write the fitted default tables (entropy.json) here.") var saveEntropy: String?
+    @Flag(name: .customLong("skip-webp"), help: "Coder benchmark: do not compress with WebP.") var skipWebP = false
+    @Flag(help: "Instead, time the image metrics (PSNR, SSIM + MS-SSIM) on an RGB pair of --size.") var metrics = false
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try compute.apply()
         guard warmup >= 0, self.repeat >= 1 else { throw ValidationError("--warmup must be >= 0 and --repeat >= 1") }
+        if !coder.isEmpty {
+            guard tile >= 1 else { throw ValidationError("--tile must be at least 1") }
+            var bench = CoderBench(files: coder, bits: bits, downsampling: downsampling, tile: tile, entropy: entropy,
+                                   leaveOneOut: leaveOneOut, warmup: warmup, repetitions: self.repeat, json: json, skipWebP: skipWebP)
+            bench.fit = fit
+            bench.saveEntropy = saveEntropy
+            return try bench.run()
+        }
         if let gemm { return try timeGemm(gemm) }
+        if metrics { return try timeMetrics() }
         var codecs = [(String, Codec)]()
         if let model {
             codecs.append((model, try Codec.load(from: URL(fileURLWithPath: model))))
@@ -86,6 +107,23 @@ struct Bench: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    func timeMetrics() throws {
+        let parts = size.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        var rng = ParameterInitializer(seed: 11)
+        let shape = [3, parts[1], parts[0]]
+        let noise = rng.uniform(shape, bound: 0.05)
+        var x = rng.uniform(shape, bound: 0.5)
+        for i in x.scalars.indices { x.scalars[i] += 0.5 }
+        var y = x
+        for i in y.scalars.indices { y.scalars[i] = min(1, max(0, x.scalars[i] + noise.scalars[i])) }
+        let psnr = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.psnr(x, y) }
+        let ssim = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.ssim(x, y) }
+        let both = try Stopwatch.measure(warmup: warmup, repetitions: self.repeat) { _ = try ImageMetrics.structuralSimilarity(x, y) }
+        print(String(format: "metrics %@ RGB, threads=%d: PSNR %.1f ms, SSIM %.1f ms, SSIM + MS-SSIM %.1f ms",
+                     size, Threading.count, Stopwatch.median(psnr) * 1e3, Stopwatch.median(ssim) * 1e3, Stopwatch.median(both) * 1e3))
     }
 
     func timeGemm(_ n: Int) throws {

@@ -73,9 +73,11 @@ public struct WLCFile: Sendable, Equatable {
     public init(header: WLCHeader, payload: Data) { self.header = header; self.payload = payload }
 
     static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { b in
-            UInt32(crc32(crc32(0, nil, 0), b.baseAddress, uInt(b.count)))
-        }
+        bytes.withUnsafeBufferPointer { crc($0) }
+    }
+
+    static func crc(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        UInt32(crc32(crc32(0, nil, 0), b.baseAddress, uInt(b.count)))
     }
 
     /// The bytes of the file.

@@ -1,285 +1,328 @@
 import Foundation
 import WallocTensor
 
-/// Default entropy model shipped with a codec: per latent channel, activity thresholds and one
-/// frequency table per context, fitted on training latents. Every table covers the whole alphabet.
-public struct LatentModel: Sendable, Codable, Equatable {
-    public var bits: Int
-    /// Per channel: the context thresholds (three, non-decreasing).
-    public var thresholds: [[Int32]]
-    /// Per channel: one table per context (four).
-    public var tables: [[FrequencyTable]]
-
-    public static let contexts = 4
-
-    /// Fits default tables on latent tensors `[C, ...]` (each a signal's integer latents).
-    public static func fit(latents: [Tensor], bits: Int) throws -> LatentModel {
-        guard let first = latents.first else { throw WallocError("no latents to fit an entropy model on") }
-        let alphabet = try LatentCoder.alphabet(bits: bits)
-        guard alphabet <= 1 << FrequencyTable.maximumPrecision else {
-            throw WallocError("default entropy tables need latent_bits <= 15, got \(bits)")
-        }
-        let channels = first.shape[0]
-        var model = LatentModel(bits: bits, thresholds: [], tables: [])
-        for ch in 0..<channels {
-            var planes = [(symbols: [UInt16], shape: (Int, Int))]()
-            for y in latents {
-                guard y.shape[0] == channels else { throw WallocError("latent tensors have different channel counts") }
-                planes.append((try LatentCoder.symbols(of: y, channel: ch, bits: bits), LatentCoder.plane(y.shape)))
-            }
-            var activities = [Int32]()
-            for p in planes { activities += LatentCoder.activities(p.symbols, p.shape, alphabet: alphabet) }
-            let t = LatentCoder.quantileThresholds(activities)
-            var hists = [[UInt64]](repeating: [UInt64](repeating: 0, count: alphabet), count: contexts)
-            for p in planes { LatentCoder.histograms(p.symbols, p.shape, alphabet: alphabet, thresholds: t, into: &hists) }
-            let precision = alphabet <= 1024 ? 12 : FrequencyTable.maximumPrecision
-            model.thresholds.append([t.0, t.1, t.2])
-            model.tables.append(try hists.map { try FrequencyTable(histogram: $0, precision: precision, coverAll: true) })
-        }
-        return model
-    }
-}
-
-/// Lossless coding of integer latent tensors with context-modelled interleaved rANS.
+/// Lossless coding of integer latent tensors `[C, H, W]` (images) or `[C, L]` (audio) with
+/// context-modelled rANS. docs/entropy-coding.md describes the model and the payload layout.
 public enum LatentCoder {
+    /// First byte of every payload.
+    static let formatVersion: UInt8 = 2
+    /// Symbols in a context below which the encoder does not consider sending its own table
+    /// (a table costs 40-100 bytes; the parametric ones fit within a few percent).
+    static let ownTableMinimum: UInt32 = 16384
+
+    /// The most latents a payload of `payloadBytes` may declare (the `.wlc` container's bound:
+    /// a small corrupt stream can never make a decoder allocate much).
+    public static func maximumLatents(payloadBytes: Int) -> Int {
+        WLCFile.baseLatentLimit + payloadBytes * WLCFile.latentsPerPayloadByte
+    }
+
     static func alphabet(bits: Int) throws -> Int {
         guard (1...16).contains(bits) else { throw WallocError("latent_bits must be 1...16, got \(bits)") }
         return 1 << bits
     }
 
-    /// `[C, H, W]` -> (H, W); `[C, L]` -> (1, L).
-    static func plane(_ shape: [Int]) -> (Int, Int) { shape.count == 3 ? (shape[1], shape[2]) : (1, shape[1]) }
+    static func layout(_ shape: [Int]) throws -> Layout {
+        guard shape.count == 2 || shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+            throw WallocError("latents must be [C, H, W] or [C, L] with non-zero sizes, got \(shape)")
+        }
+        var total = 1
+        for d in shape {
+            let (t, overflow) = total.multipliedReportingOverflow(by: d)
+            guard !overflow, t <= 1 << 40 else { throw WallocError("latent shape \(shape) is too large") }
+            total = t
+        }
+        return shape.count == 3 ? Layout(channels: shape[0], rows: shape[1], cols: shape[2], oneD: false)
+                                : Layout(channels: shape[0], rows: 1, cols: shape[1], oneD: true)
+    }
 
-    /// One channel's latents as symbols `v + 2^(bits−1)`, checking they are integers in range.
-    static func symbols(of y: Tensor, channel: Int, bits: Int) throws -> [UInt16] {
+    /// The latents as integers, checking they are integers in the `bits`-bit range, and which
+    /// channels are constant.
+    static func integers(_ y: Tensor, bits: Int) throws -> (values: [Int32], constant: [Bool]) {
         let half = 1 << (bits - 1)
-        let n = y.count / y.shape[0]
-        var out = [UInt16](repeating: 0, count: n)
         let lo = Float(-half), hi = Float(half - 1)
-        try y.withUnsafeBufferPointer { b in
-            let base = b.baseAddress! + channel * n
-            for i in 0..<n {
-                let v = base[i]
-                guard v >= lo && v <= hi && v.rounded() == v else {
-                    throw WallocError("latent value \(v) (channel \(channel), index \(i)) is not an integer in the \(bits)-bit range \(-half)...\(half - 1)")
-                }
-                out[i] = UInt16(Int(v) + half)
-            }
-        }
-        return out
-    }
-
-    static func activities(_ u: [UInt16], _ shape: (Int, Int), alphabet: Int) -> [Int32] {
-        let nb = Neighbourhood(width: shape.1, height: shape.0, half: Int32(alphabet / 2))
-        var out = [Int32](repeating: 0, count: u.count)
-        u.withUnsafeBufferPointer { p in
-            var i = 0
-            for y in 0..<shape.0 { for x in 0..<shape.1 { out[i] = nb.predict(p.baseAddress!, i, x: x, y: y).activity; i += 1 } }
-        }
-        return out
-    }
-
-    /// Thresholds at the activity quartiles (so the four contexts are about equally used).
-    static func quantileThresholds(_ activities: [Int32]) -> (Int32, Int32, Int32) {
-        if activities.isEmpty { return (0, 0, 0) }
-        let s = activities.sorted()
-        let q = { (f: Double) in s[min(s.count - 1, Int(f * Double(s.count)))] }
-        return (q(0.25), max(q(0.25), q(0.5)), max(q(0.5), q(0.75)))
-    }
-
-    static func histograms(_ u: [UInt16], _ shape: (Int, Int), alphabet: Int, thresholds t: (Int32, Int32, Int32),
-                           into hists: inout [[UInt64]]) {
-        let nb = Neighbourhood(width: shape.1, height: shape.0, half: Int32(alphabet / 2))
-        let mask = Int32(alphabet - 1)
-        u.withUnsafeBufferPointer { p in
-            var i = 0
-            for y in 0..<shape.0 {
-                for x in 0..<shape.1 {
-                    let (pred, act) = nb.predict(p.baseAddress!, i, x: x, y: y)
-                    hists[contextIndex(act, t)][Int((Int32(p[i]) - pred) & mask)] += 1
-                    i += 1
+        let channels = y.shape[0], n = y.count / channels
+        var constant = [Bool](repeating: false, count: channels)
+        var valid = true
+        let values = [Int32](unsafeUninitializedCapacity: y.count) { out, initialized in
+            y.withUnsafeBufferPointer { src in
+                for c in 0..<channels {
+                    let s = src.baseAddress! + c * n, d = out.baseAddress! + c * n
+                    // Branch-free: clamp, convert, and check the conversion gave the value back
+                    // (false for NaN, out-of-range and fractional values).
+                    var bad: Int32 = 0
+                    var mn = Int32.max, mx = Int32.min
+                    for i in 0..<n {
+                        let v = s[i]
+                        // Adding 1.5 · 2^23 leaves round(c) in the low mantissa bits (|c| ≤ 2^15).
+                        let c = v > hi ? hi : (v >= lo ? v : lo)
+                        let q = Int32(bitPattern: (c + 12_582_912).bitPattern) &- 0x4B40_0000
+                        bad |= Float(q) == v ? 0 : 1
+                        d[i] = q
+                        mn = Swift.min(mn, q); mx = Swift.max(mx, q)
+                    }
+                    constant[c] = mn == mx
+                    valid = valid && bad == 0
                 }
             }
+            initialized = y.count
         }
+        if !valid {
+            let i = y.scalars.firstIndex { !($0 >= lo && $0 <= hi && $0.rounded(.towardZero) == $0) } ?? 0
+            throw WallocError("latent value \(y.scalars[i]) (channel \(i / n), index \(i % n)) is not an integer in the \(bits)-bit range \(-half)...\(half - 1)")
+        }
+        return (values, constant)
+    }
+
+    // MARK: the tokenising pass
+
+    /// Runs the tokenising pass over every channel of one segment: symbols and histograms for
+    /// channels that have `syms`, spatial residuals for channels with an `ePlanes` entry.
+    static func tokenizeSegment(layout: Layout, segment: (start: Int, count: Int), plans: [ChannelPlan],
+                                values: UnsafePointer<Int32>, syms: UnsafeMutablePointer<UInt32>?,
+                                hist: UnsafeMutablePointer<UInt32>?, ePlanes: [UnsafeMutablePointer<Int32>?], bits: Int) {
+        let geo = layout.geometry(segment.count)
+        let off = layout.offset(segment.start), n = layout.plane
+        let planes = WorkPlanes(geo)
+        defer { planes.free() }
+        let activity = UnsafeMutablePointer<UInt16>.allocate(capacity: geo.cols)
+        defer { activity.deallocate() }
+        Buckets.lookup.withUnsafeBufferPointer { lut in
+            for c in 0..<layout.channels {
+                planes.swapTokens()
+                let plan = plans[c]
+                let coded = plan.kind != .constant && syms != nil
+                let pass = Kernels.TokenizePass(
+                    geo: geo, src: values + c * n + off, srcStride: layout.cols, vals: planes.vals, tok: planes.current,
+                    prevTok: planes.previous,
+                    cross: plan.reference >= 0 ? CrossTerm(reference: ePlanes[plan.reference]! + off, coefficient: plan.coefficient) : nil,
+                    eOut: ePlanes[c].map { $0 + off }, syms: coded ? syms! + c * n + off : nil,
+                    hist: coded ? hist! + c * LatentCoder.histogramSize : nil, activity: activity, lut: lut.baseAddress!,
+                    half: Int32(1 << (bits - 1)), mask: Int32((1 << bits) - 1))
+                Kernels.tokenize(predictor: plan.kind == .constant ? 0 : plan.predictor, pass)
+            }
+        }
+    }
+
+    /// Counters per channel in the tokenising pass: two histograms of 16 buckets × 64 tokens.
+    static let histogramSize = 2 * Kernels.histogramStride
+
+    /// Adds each channel's two histograms into its first: `hist` then holds
+    /// `channel · histogramSize + bucket · 64 + token` counts.
+    static func foldHistograms(_ hist: UnsafeMutablePointer<UInt32>, channels: Int) {
+        let q = Kernels.histogramStride
+        for c in 0..<channels {
+            let h = hist + c * histogramSize
+            for i in 0..<(Buckets.count * 64) { h[i] = h[i] &+ h[i + q] }
+        }
+    }
+
+    /// Token histograms (`channel · 2048 + bucket · 64 + token`, see `foldHistograms`) of one
+    /// input, coded as one segment.
+    static func histograms(values: UnsafePointer<Int32>, layout: Layout, plans: [ChannelPlan], bits: Int) -> [UInt32] {
+        var hist = [UInt32](repeating: 0, count: layout.channels * histogramSize)
+        let syms = UnsafeMutablePointer<UInt32>.allocate(capacity: layout.channels * layout.plane)
+        defer { syms.deallocate() }
+        hist.withUnsafeMutableBufferPointer { h in
+            tokenizeSegment(layout: layout, segment: (0, layout.extent), plans: plans, values: values, syms: syms,
+                            hist: h.baseAddress!, ePlanes: [UnsafeMutablePointer<Int32>?](repeating: nil, count: layout.channels), bits: bits)
+            foldHistograms(h.baseAddress!, channels: layout.channels)
+        }
+        return hist
     }
 
     // MARK: encoding
 
     /// Codes integer latents `[C, H, W]` or `[C, L]` (float32 holding integers in the `bits`-bit
-    /// range). With `defaults`, each context uses the model's table when that is smaller than
-    /// sending its own. Channels are coded independently (in parallel).
+    /// range). With `defaults`, each context uses the model's table when that is cheapest.
     public static func encode(_ latents: Tensor, bits: Int, defaults: LatentModel? = nil) throws -> Data {
-        let alphabet = try alphabet(bits: bits)
-        guard latents.rank == 2 || latents.rank == 3, latents.shape.allSatisfy({ $0 > 0 }) else {
-            throw WallocError("latents must be [C, H, W] or [C, L] with non-zero sizes, got \(latents.shape)")
-        }
-        let channels = latents.shape[0]
+        _ = try alphabet(bits: bits)
+        let layout = try self.layout(latents.shape)
+        let channels = layout.channels, n = layout.plane
         if let d = defaults {
-            guard d.bits == bits, d.tables.count == channels, d.thresholds.count == channels else {
-                throw WallocError("the default entropy model is for \(d.tables.count) channels of \(d.bits) bits, the latents have \(channels) of \(bits)")
+            guard d.bits == bits, d.channels == channels else {
+                throw WallocError("the default entropy model is for \(d.channels) channels of \(d.bits) bits, the latents have \(channels) of \(bits)")
             }
         }
-        var symbols = [[UInt16]]()
-        for ch in 0..<channels { symbols.append(try self.symbols(of: latents, channel: ch, bits: bits)) }
-        let shape = plane(latents.shape)
-        var streams = [[UInt8]](repeating: [], count: channels)
-        streams.withUnsafeMutableBufferPointer { out in
-            let outP = out.baseAddress!
-            parallelFor(channels) { ch in
-                let d = defaults.map { (thresholds: $0.thresholds[ch], tables: $0.tables[ch]) }
-                outP[ch] = encodeChannel(symbols[ch], shape: shape, alphabet: alphabet, defaults: d)
+        let (values, constant) = try integers(latents, bits: bits)
+        var plans = [ChannelPlan](repeating: ChannelPlan(), count: channels)
+        let choices = values.withUnsafeBufferPointer {
+            Analysis.choose(values: $0.baseAddress!, layout: layout, bits: bits, skip: constant, preferred: defaults?.predictors)
+        }
+        for c in 0..<channels {
+            if constant[c] {
+                plans[c].kind = .constant
+                plans[c].constant = values[c * n]
+            } else {
+                plans[c].predictor = choices[c].predictor
+                plans[c].reference = choices[c].reference
+                plans[c].coefficient = choices[c].coefficient
             }
+        }
+        let span = layout.defaultSpan()
+        let segments = layout.segments(span: span)
+        let histSize = channels * histogramSize
+        let syms = UnsafeMutablePointer<UInt32>.allocate(capacity: channels * n)
+        let hists = UnsafeMutablePointer<UInt32>.allocate(capacity: segments.count * histSize)
+        hists.initialize(repeating: 0, count: segments.count * histSize)
+        var ePlanes = [UnsafeMutablePointer<Int32>?](repeating: nil, count: channels)
+        for p in plans where p.reference >= 0 && ePlanes[p.reference] == nil { ePlanes[p.reference] = .allocate(capacity: n) }
+        defer {
+            syms.deallocate()
+            hists.deallocate()
+            for p in ePlanes { p?.deallocate() }
+        }
+        values.withUnsafeBufferPointer { v in
+            let planes = ePlanes, plansNow = plans
+            parallelFor(segments.count) { s in
+                tokenizeSegment(layout: layout, segment: segments[s], plans: plansNow, values: v.baseAddress!, syms: syms,
+                                hist: hists + s * histSize, ePlanes: planes, bits: bits)
+            }
+        }
+        for s in 1..<max(1, segments.count) {
+            for i in 0..<histSize { hists[i] &+= hists[s * histSize + i] }
+        }
+        foldHistograms(hists, channels: channels)
+        let tables = try EncoderTables(plans: &plans, hist: hists, plane: n, bits: bits, defaults: defaults)
+        defer { tables.free() }
+
+        // rANS (backwards) and raw bits (forwards) per segment.
+        var outputs = [(words: [UInt8], raw: [UInt8])](repeating: ([], []), count: segments.count)
+        values.withUnsafeBufferPointer { v in
+            outputs.withUnsafeMutableBufferPointer { out in
+                let outP = out.baseAddress!, plansNow = plans
+                parallelFor(segments.count) { s in
+                    outP[s] = encodeSegment(layout: layout, segment: segments[s], plans: plansNow, syms: syms,
+                                            values: v.baseAddress!, tables: tables, bits: bits)
+                }
+            }
+        }
+        var header = BitWriter()
+        let tokens = Tokens.count(bits: bits)
+        for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens) }
+        var headerBytes = header.finish()
+        // Decoders refuse more latents than `maximumLatents(payloadBytes:)`; extremely
+        // compressible inputs (large constant latents) pad the header with zeros to stay within.
+        let size = 16 + headerBytes.count + outputs.reduce(0) { $0 + $1.words.count + $1.raw.count + 8 }
+        if channels * n > maximumLatents(payloadBytes: size) {
+            let missing = (channels * n - WLCFile.baseLatentLimit + WLCFile.latentsPerPayloadByte - 1) / WLCFile.latentsPerPayloadByte - size
+            headerBytes += [UInt8](repeating: 0, count: missing + 16)
         }
         var w = ByteWriter()
-        for s in streams { w.varint(UInt64(s.count)); w.append(s) }
+        w.byte(formatVersion)
+        w.varint(UInt64(span))
+        w.varint(UInt64(headerBytes.count))
+        w.append(headerBytes)
+        for o in outputs { w.varint(UInt64(o.words.count / 2)); w.varint(UInt64(o.raw.count)) }
+        for o in outputs { w.append(o.words); w.append(o.raw) }
         return Data(w.bytes)
     }
 
-    static func encodeChannel(_ u: [UInt16], shape: (Int, Int), alphabet: Int,
-                              defaults: (thresholds: [Int32], tables: [FrequencyTable])?) -> [UInt8] {
-        var w = ByteWriter()
-        if let v = u.first, u.allSatisfy({ $0 == v }) {
-            w.byte(1)
-            w.varint(UInt64(v))
-            return w.bytes
+    static func encodeSegment(layout: Layout, segment: (start: Int, count: Int), plans: [ChannelPlan],
+                              syms: UnsafeMutablePointer<UInt32>, values: UnsafePointer<Int32>, tables: EncoderTables,
+                              bits: Int) -> (words: [UInt8], raw: [UInt8]) {
+        let n = layout.plane, off = layout.offset(segment.start)
+        let segN = segment.count * (layout.oneD ? 1 : layout.cols)
+        let coded = plans.indices.filter { plans[$0].kind == .coded }
+        let capacity = coded.count * segN + 4
+        let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        var pos = capacity, xa = RANS.lower, xb = RANS.lower
+        for c in coded.reversed() {
+            Kernels.encode(syms + c * n + off, count: segN, tables: tables.encode + c * Buckets.count,
+                           out: buffer, pos: &pos, xa: &xa, xb: &xb)
         }
-        let t: (Int32, Int32, Int32)
-        if let d = defaults { t = (d.thresholds[0], d.thresholds[1], d.thresholds[2]) } else {
-            t = quantileThresholds(activities(u, shape, alphabet: alphabet))
-        }
-        var hists = [[UInt64]](repeating: [UInt64](repeating: 0, count: alphabet), count: LatentModel.contexts)
-        histograms(u, shape, alphabet: alphabet, thresholds: t, into: &hists)
-        // Per context: the default table or our own, whichever codes it in fewer bits.
-        var tables = [FrequencyTable?]()
-        var own = [Bool]()
-        for (k, h) in hists.enumerated() {
-            let used = h.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
-            if used == 0 { tables.append(nil); own.append(false); continue }
-            var best: FrequencyTable?, bestBits = Double.infinity, bestOwn = true
-            if used <= 1 << FrequencyTable.maximumPrecision,
-               let mine = try? FrequencyTable(histogram: h, precision: used <= 2048 ? 12 : FrequencyTable.maximumPrecision, coverAll: false),
-               let bits = mine.cost(of: h) {
-                var tw = ByteWriter(); mine.write(to: &tw)
-                best = mine; bestBits = bits + Double(8 * tw.bytes.count)
+        var words = [UInt8]()
+        if !coded.isEmpty {
+            // After the last (first) symbol, xa holds state 1 and xb state 0.
+            pos -= 4
+            buffer[pos] = UInt16(xb >> 16); buffer[pos + 1] = UInt16(xb & 0xFFFF)
+            buffer[pos + 2] = UInt16(xa >> 16); buffer[pos + 3] = UInt16(xa & 0xFFFF)
+            words = [UInt8](unsafeUninitializedCapacity: 2 * (capacity - pos)) { b, initialized in
+                for i in pos..<capacity {
+                    b[2 * (i - pos)] = UInt8(truncatingIfNeeded: buffer[i])
+                    b[2 * (i - pos) + 1] = UInt8(truncatingIfNeeded: buffer[i] >> 8)
+                }
+                initialized = 2 * (capacity - pos)
             }
-            if let d = defaults?.tables[k], let bits = d.cost(of: h), bits < bestBits {
-                best = d; bestBits = bits; bestOwn = false
+        }
+        // Raw bits, LSB first, into a buffer sized for the worst case.
+        let half = Int32(1 << (bits - 1))
+        var capacityBits = 64
+        for c in 0..<layout.channels {
+            if plans[c].kind == .raw { capacityBits += segN * bits }
+            if plans[c].kind == .coded && tables.maxToken[c] >= Int(Tokens.direct) { capacityBits += segN * 13 }
+        }
+        let sink = UnsafeMutablePointer<UInt32>.allocate(capacity: capacityBits / 32 + 2)
+        defer { sink.deallocate() }
+        var acc: UInt64 = 0, fill: UInt64 = 0, at = 0
+        @inline(__always) func put(_ v: UInt32, _ n: UInt32) {
+            acc |= UInt64(v) &<< fill
+            fill &+= UInt64(n)
+            if fill >= 32 {
+                sink[at] = UInt32(truncatingIfNeeded: acc).littleEndian
+                at &+= 1
+                acc &>>= 32
+                fill &-= 32
             }
-            guard let chosen = best else {
-                // More distinct symbols than any table holds: store the symbols as they are.
-                var raw = ByteWriter()
-                raw.byte(2)
-                for s in u { raw.u16(s) }
-                return raw.bytes
-            }
-            tables.append(chosen); own.append(bestOwn)
         }
-        w.byte(0)
-        w.varint(UInt64(t.0)); w.varint(UInt64(t.1 - t.0)); w.varint(UInt64(t.2 - t.1))
-        for k in 0..<LatentModel.contexts {
-            guard let table = tables[k] else { w.byte(0); continue }
-            if own[k] { w.byte(1); table.write(to: &w) } else { w.byte(2) }
-        }
-        let coding = tables.map { $0.map { CodingTable($0, alphabet: alphabet) } }
-        let words = RANSCore.encode(u, shape: shape, alphabet: alphabet, thresholds: t, tables: coding)
-        w.varint(UInt64(words.count))
-        for word in words { w.u16(word) }
-        return w.bytes
-    }
-
-    // MARK: decoding
-
-    /// Decodes `encode`'s output for latents of `shape` (`[C, H, W]` or `[C, L]`). Every
-    /// inconsistency is an error; memory is bounded by `shape`, which the caller bounds.
-    public static func decode(_ data: Data, shape: [Int], bits: Int, defaults: LatentModel? = nil) throws -> Tensor {
-        let alphabet = try alphabet(bits: bits)
-        guard shape.count == 2 || shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
-            throw WallocError("latent shape \(shape) is not [C, H, W] or [C, L] with positive sizes")
-        }
-        let channels = shape[0]
-        let plane = self.plane(shape)
-        let (n, overflow) = plane.0.multipliedReportingOverflow(by: plane.1)
-        guard !overflow else { throw WallocError("latent shape \(shape) is too large") }
-        let bytes = [UInt8](data)
-        var r = ByteReader(bytes)
-        var ranges = [Range<Int>]()
-        for _ in 0..<channels {
-            let len = Int(try r.varint(max: UInt64(r.remaining)))
-            let start = r.position
-            _ = try r.take(len)
-            ranges.append(start..<(start + len))
-        }
-        guard r.remaining == 0 else { throw WallocError("corrupt stream: \(r.remaining) unexpected bytes after the latent payload") }
-        var out = Tensor(zeros: shape)
-        var failures = [String?](repeating: nil, count: channels)
-        let half = Float(alphabet / 2)
-        out.withUnsafeMutableBufferPointer { ob in
-            failures.withUnsafeMutableBufferPointer { fb in
-                let o = ob.baseAddress!, f = fb.baseAddress!
-                parallelFor(channels) { ch in
-                    do {
-                        let d = defaults.flatMap { ch < $0.tables.count ? (thresholds: $0.thresholds[ch], tables: $0.tables[ch]) : nil }
-                        let u = try decodeChannel(bytes, ranges[ch], count: n, shape: plane, alphabet: alphabet, defaults: d,
-                                                  hasDefaults: defaults != nil)
-                        for i in 0..<n { o[ch * n + i] = Float(u[i]) - half }
-                    } catch let e as WallocError {
-                        f[ch] = "channel \(ch): \(e.message)"
-                    } catch {
-                        f[ch] = "channel \(ch): \(error)"
+        for c in 0..<layout.channels {
+            switch plans[c].kind {
+            case .coded:
+                guard tables.maxToken[c] >= Int(Tokens.direct) else { continue }
+                let s = syms + c * n + off
+                for i in 0..<segN {
+                    let t = (s[i] &>> 16) & 0xFF
+                    if t >= Tokens.direct {
+                        let nb = Tokens.rawBits(t)
+                        put(s[i] & ((1 &<< nb) &- 1), nb)
                     }
                 }
+            case .raw:
+                let v = values + c * n + off
+                for i in 0..<segN { put(UInt32(bitPattern: v[i] &+ half), UInt32(bits)) }
+            case .constant:
+                break
             }
         }
-        if let failure = failures.compactMap({ $0 }).first { throw WallocError(failure) }
-        return out
+        let byteCount = at * 4 + Int((fill + 7) / 8)
+        var rawBytes = [UInt8](unsafeUninitializedCapacity: byteCount + 2) { b, initialized in
+            UnsafeMutableRawPointer(b.baseAddress!).copyMemory(from: sink, byteCount: at * 4)
+            for k in 0..<Int((fill + 7) / 8) { b[at * 4 + k] = UInt8(truncatingIfNeeded: acc &>> UInt64(8 * k)) }
+            initialized = byteCount
+        }
+        if !rawBytes.isEmpty {
+            // Raw bits are not covered by the rANS end-state check: 16 bits of CRC-32 guard them.
+            let check = WLCFile.crc(rawBytes[...])
+            rawBytes += [UInt8(truncatingIfNeeded: check), UInt8(truncatingIfNeeded: check >> 8)]
+        }
+        return (words, rawBytes)
+    }
+}
+
+/// A segment's zero-padded working planes: values and the tokens of the current and previous
+/// channel (padding stays zero: every pass writes the interior only).
+struct WorkPlanes {
+    let vals: UnsafeMutablePointer<Int32>
+    private let tokA: UnsafeMutablePointer<UInt8>
+    private let tokB: UnsafeMutablePointer<UInt8>
+    private let flip: UnsafeMutablePointer<Bool>
+
+    init(_ geo: PlaneGeometry) {
+        vals = .allocate(capacity: geo.area)
+        vals.initialize(repeating: 0, count: geo.area)
+        tokA = .allocate(capacity: geo.area)
+        tokA.initialize(repeating: 0, count: geo.area)
+        tokB = .allocate(capacity: geo.area)
+        tokB.initialize(repeating: 0, count: geo.area)
+        flip = .allocate(capacity: 1)
+        flip.initialize(to: true)
     }
 
-    static func decodeChannel(_ bytes: [UInt8], _ range: Range<Int>, count n: Int, shape: (Int, Int), alphabet: Int,
-                              defaults: (thresholds: [Int32], tables: [FrequencyTable])?, hasDefaults: Bool) throws -> [UInt16] {
-        var r = ByteReader(bytes, from: range.lowerBound, to: range.upperBound)
-        switch try r.byte() {
-        case 1:
-            let v = try r.varint(max: UInt64(alphabet - 1))
-            guard r.remaining == 0 else { throw WallocError("corrupt stream: trailing bytes after a constant channel") }
-            return [UInt16](repeating: UInt16(v), count: n)
-        case 2:
-            try r.need(2 * n)
-            guard r.remaining == 2 * n else { throw WallocError("corrupt stream: raw channel has the wrong length") }
-            var u = [UInt16](repeating: 0, count: n)
-            for i in 0..<n {
-                u[i] = try r.u16()
-                guard Int(u[i]) < alphabet else { throw WallocError("corrupt stream: symbol outside the alphabet") }
-            }
-            return u
-        case 0:
-            break
-        case let m:
-            throw WallocError("corrupt stream: unknown channel mode \(m)")
-        }
-        let t0 = try r.varint(max: UInt64(Int32.max / 4)), d1 = try r.varint(max: UInt64(Int32.max / 4)), d2 = try r.varint(max: UInt64(Int32.max / 4))
-        let t = (Int32(t0), Int32(t0 + d1), Int32(t0 + d1 + d2))
-        var tables = [FrequencyTable?]()
-        for k in 0..<LatentModel.contexts {
-            switch try r.byte() {
-            case 0: tables.append(nil)
-            case 1: tables.append(try FrequencyTable.read(from: &r, alphabet: alphabet))
-            case 2:
-                guard let d = defaults else {
-                    throw WallocError(hasDefaults ? "the stream needs default tables the model does not have"
-                                                  : "the stream uses the model's default entropy tables; decode it with that model")
-                }
-                guard d.thresholds.count == 3, (d.thresholds[0], d.thresholds[1], d.thresholds[2]) == t else {
-                    throw WallocError("the stream's contexts do not match the model's default entropy tables")
-                }
-                tables.append(d.tables[k])
-            case let s: throw WallocError("corrupt stream: unknown table source \(s)")
-            }
-        }
-        let words = Int(try r.varint(max: UInt64(r.remaining / 2)))
-        guard r.remaining == 2 * words else { throw WallocError("corrupt stream: payload length does not match its word count") }
-        let start = r.position
-        let coding = tables.map { $0.map { CodingTable($0, alphabet: alphabet) } }
-        return try RANSCore.decode(bytes, wordsAt: start, wordCount: words, count: n, shape: shape, alphabet: alphabet,
-                                   thresholds: t, tables: coding)
+    var current: UnsafeMutablePointer<UInt8> { flip.pointee ? tokA : tokB }
+    var previous: UnsafeMutablePointer<UInt8> { flip.pointee ? tokB : tokA }
+    func swapTokens() { flip.pointee.toggle() }
+
+    func free() {
+        vals.deallocate(); tokA.deallocate(); tokB.deallocate(); flip.deallocate()
     }
 }

@@ -33,19 +33,29 @@ public enum ImageIO {
     ///   - lossless: exact lossless WebP.
     ///   - chroma: JPEG chroma subsampling.
     ///   - compression: TIFF compression.
+    ///   - optimizeCoding: JPEG: optimal Huffman tables (a second pass: smaller file, same pixels).
+    ///   - method: WebP: speed/size trade-off, 0 (fastest) to 6 (smallest); libwebp's default 4.
     public static func encode(_ pixels: Tensor, format: ImageFormat, bitDepth: Int = 8, quality: Int? = nil,
                               lossless: Bool = false, chroma: ChromaSubsampling = .yuv420,
-                              compression: TIFFCompression = .none) throws -> Data {
+                              compression: TIFFCompression = .none, optimizeCoding: Bool = false,
+                              method: Int? = nil) throws -> Data {
         if lossless && format != .webp {
             throw WallocError("\(format.rawValue): the lossless option applies to WebP only")
+        }
+        if optimizeCoding && format != .jpeg {
+            throw WallocError("\(format.rawValue): the optimizeCoding option applies to JPEG only")
+        }
+        if method != nil && format != .webp {
+            throw WallocError("\(format.rawValue): the method option applies to WebP only")
         }
         if quality != nil && format != .jpeg && format != .webp {
             throw WallocError("\(format.rawValue): the quality option applies to JPEG and WebP only")
         }
         switch format {
         case .png: return try PNGJPEGCodec.encodePNG(pixels, bitDepth: bitDepth)
-        case .jpeg: return try PNGJPEGCodec.encodeJPEG(pixels, bitDepth: bitDepth, quality: quality, chroma: chroma)
-        case .webp: return try WebPCodec.encode(pixels, bitDepth: bitDepth, quality: quality, lossless: lossless)
+        case .jpeg: return try PNGJPEGCodec.encodeJPEG(pixels, bitDepth: bitDepth, quality: quality, chroma: chroma,
+                                                       optimize: optimizeCoding)
+        case .webp: return try WebPCodec.encode(pixels, bitDepth: bitDepth, quality: quality, lossless: lossless, method: method)
         case .tiff: return try TIFFCodec.encode(pixels, bitDepth: bitDepth, compression: compression)
         }
     }

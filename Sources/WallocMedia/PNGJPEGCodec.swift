@@ -54,7 +54,8 @@ enum PNGJPEGCodec {
         }
     }
 
-    static func encodeJPEG(_ pixels: Tensor, bitDepth: Int, quality: Int?, chroma: ChromaSubsampling) throws -> Data {
+    static func encodeJPEG(_ pixels: Tensor, bitDepth: Int, quality: Int?, chroma: ChromaSubsampling,
+                           optimize: Bool) throws -> Data {
         let (c, h, w) = try imageDimensions(pixels, format: .jpeg)
         guard c == 1 || c == 3 else {
             throw WallocError("jpeg: holds 1 (grey) or 3 (RGB) channels, got \(c)")
@@ -65,7 +66,7 @@ enum PNGJPEGCodec {
         let samples = SampleConversion.interleaved(pixels, channels: c, count: h * w, as: UInt8.self)
         return try finish("jpeg") { out, size, message in
             wm_jpeg_encode(samples, UInt32(w), UInt32(h), Int32(c), Int32(q), chroma == .yuv444 ? 1 : 0,
-                           out, size, message, 512)
+                           optimize ? 1 : 0, out, size, message, 512)
         }
     }
 

@@ -40,7 +40,7 @@ enum WebPCodec {
         }
     }
 
-    static func encode(_ pixels: Tensor, bitDepth: Int, quality: Int?, lossless: Bool) throws -> Data {
+    static func encode(_ pixels: Tensor, bitDepth: Int, quality: Int?, lossless: Bool, method: Int?) throws -> Data {
         let (c, h, w) = try imageDimensions(pixels, format: .webp)
         guard c == 3 || c == 4 else {
             throw WallocError("webp: holds 3 (RGB) or 4 (RGBA) channels, got \(c)")
@@ -54,6 +54,10 @@ enum WebPCodec {
         config.lossless = lossless ? 1 : 0
         config.exact = lossless ? 1 : 0 // keep RGB under fully transparent pixels
         config.quality = Float(q)
+        if let method {
+            guard (0...6).contains(method) else { throw WallocError("webp: method must be 0-6, got \(method)") }
+            config.method = Int32(method)
+        }
         guard WebPValidateConfig(&config) != 0 else { throw WallocError("webp: invalid encoder settings") }
 
         let samples = SampleConversion.interleaved(pixels, channels: c, count: h * w, as: UInt8.self)

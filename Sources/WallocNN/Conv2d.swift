@@ -38,13 +38,19 @@ public struct Conv2d: Module {
 
     public mutating func parametersDidChange() {
         let co = weight.shape[0], ci = weight.shape[1], kk = weight.shape[2] * weight.shape[3]
-        var p = Tensor(zeros: [kk, co, ci])
-        for o in 0..<co {
-            for i in 0..<ci {
-                for k in 0..<kk { p.scalars[(k * co + o) * ci + i] = weight.scalars[(o * ci + i) * kk + k] }
+        packed = Tensor(uninitializedShape: [kk, co, ci]) { p in
+            weight.withUnsafeBufferPointer { w in
+                guard let dst = p.baseAddress, let src = w.baseAddress else { return }
+                parallelFor((co + 15) / 16) { block in
+                    for o in (block * 16)..<min(co, block * 16 + 16) {
+                        for k in 0..<kk {
+                            let to = dst + (k * co + o) * ci, from = src + o * ci * kk + k
+                            for i in 0..<ci { to[i] = from[i * kk] }
+                        }
+                    }
+                }
             }
         }
-        packed = p
     }
 
     /// Columns per tile of the wide output: wide enough that BLAS's packing of the weights is

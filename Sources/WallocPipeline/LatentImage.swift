@@ -17,8 +17,16 @@ public enum LatentImage {
         return (1, side)
     }
 
-    /// Lossless WebP or PNG bytes of integer latents `[N, h, w]` with `bits <= 8`.
-    public static func encode(_ latents: Tensor, bits: Int, format: ImageFormat) throws -> Data {
+    /// libwebp's strongest lossless settings (quality 100, method 6, as `cwebp -lossless -z 9`).
+    public static let strongestWebP = (quality: 100, method: 6)
+    /// PIL's defaults for lossless WebP (quality 80, method 4), what the reference gets from
+    /// `Image.save(..., lossless=True)`.
+    public static let pillowWebP = (quality: 80, method: 4)
+
+    /// Lossless WebP or PNG bytes of integer latents `[N, h, w]` with `bits <= 8`. WebP uses
+    /// `webp` (quality, method): libwebp's strongest setting unless told otherwise.
+    public static func encode(_ latents: Tensor, bits: Int, format: ImageFormat,
+                              webp: (quality: Int, method: Int) = strongestWebP) throws -> Data {
         guard latents.rank == 3 else { throw WallocError("latent images need 2D latents [N, h, w], got \(latents.shape)") }
         guard bits <= 8 else { throw WallocError("latent images hold at most 8-bit latents; this model's are \(bits)-bit") }
         guard format == .webp || format == .png else { throw WallocError("latent images are WebP or PNG") }
@@ -41,7 +49,10 @@ public enum LatentImage {
             // WebP holds colour only: a grey latent image goes in as three equal channels (as PIL does).
             pixels = Tensor(shape: [3, H, W], scalars: pixels.scalars + pixels.scalars + pixels.scalars)
         }
-        return try ImageIO.encode(pixels, format: format, bitDepth: 8, lossless: format == .webp)
+        if format == .webp {
+            return try ImageIO.encode(pixels, format: .webp, bitDepth: 8, quality: webp.quality, lossless: true, method: webp.method)
+        }
+        return try ImageIO.encode(pixels, format: format, bitDepth: 8)
     }
 
     /// Inverse of `encode` for latents of `shape` `[N, h, w]`.

@@ -77,32 +77,176 @@ public enum WaveletAdjoint {
     @inline(__always)
     static func wrap(_ k: Int, _ n: Int) -> Int { let r = k % n; return r < 0 ? r + n : r }
 
+    typealias V = SIMD16<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
     /// Gathers along a strided axis: `lo[m·stride + e] = Σ_j f0[j] x[((2m + j − 4) mod n)·stride + e]`
-    /// for `e` in `0..<stride` (stride 1 is a contiguous row).
+    /// for `e` in `0..<stride` (stride 1 is a contiguous row). Filters have 10 taps.
     static func gather(_ x: UnsafePointer<Float>, n: Int, stride: Int, lo: UnsafeMutablePointer<Float>,
                        hi: UnsafeMutablePointer<Float>, f0: [Float], f1: [Float]) {
-        for m in 0..<(n / 2) {
+        precondition(f0.count == 10 && f1.count == 10, "wavelet adjoints take 10-tap filters")
+        let n2 = n / 2
+        if stride == 1 {
+            // Polyphase: e[i] = x[2(m + i) − 4], o[i] = x[2(m + i) − 3]; lo[m] = Σ_t f0[2t] e[m+t] + f0[2t+1] o[m+t].
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (n2 + 4)) { scratch in
+                let e = scratch.baseAddress!, o = e + n2 + 4
+                for i in 0..<(n2 + 4) {
+                    let k = 2 * i - 4
+                    if k >= 0 && k + 1 < n { e[i] = x[k]; o[i] = x[k + 1] } else { e[i] = x[wrap(k, n)]; o[i] = x[wrap(k + 1, n)] }
+                }
+                let a0 = V(repeating: f0[0]), a1 = V(repeating: f0[1]), a2 = V(repeating: f0[2]), a3 = V(repeating: f0[3])
+                let a4 = V(repeating: f0[4]), a5 = V(repeating: f0[5]), a6 = V(repeating: f0[6]), a7 = V(repeating: f0[7])
+                let a8 = V(repeating: f0[8]), a9 = V(repeating: f0[9])
+                let b0 = V(repeating: f1[0]), b1 = V(repeating: f1[1]), b2 = V(repeating: f1[2]), b3 = V(repeating: f1[3])
+                let b4 = V(repeating: f1[4]), b5 = V(repeating: f1[5]), b6 = V(repeating: f1[6]), b7 = V(repeating: f1[7])
+                let b8 = V(repeating: f1[8]), b9 = V(repeating: f1[9])
+                var m = 0
+                while m + 16 <= n2 {
+                    let e0 = load(e + m), e1 = load(e + m + 1), e2 = load(e + m + 2), e3 = load(e + m + 3), e4 = load(e + m + 4)
+                    let o0 = load(o + m), o1 = load(o + m + 1), o2 = load(o + m + 2), o3 = load(o + m + 3), o4 = load(o + m + 4)
+                    var l = a0 * e0
+                    l = l.addingProduct(a1, o0); l = l.addingProduct(a2, e1); l = l.addingProduct(a3, o1)
+                    l = l.addingProduct(a4, e2); l = l.addingProduct(a5, o2); l = l.addingProduct(a6, e3)
+                    l = l.addingProduct(a7, o3); l = l.addingProduct(a8, e4); l = l.addingProduct(a9, o4)
+                    var h = b0 * e0
+                    h = h.addingProduct(b1, o0); h = h.addingProduct(b2, e1); h = h.addingProduct(b3, o1)
+                    h = h.addingProduct(b4, e2); h = h.addingProduct(b5, o2); h = h.addingProduct(b6, e3)
+                    h = h.addingProduct(b7, o3); h = h.addingProduct(b8, e4); h = h.addingProduct(b9, o4)
+                    store(l, lo + m); store(h, hi + m)
+                    m += 16
+                }
+                while m < n2 {
+                    var l: Float = 0, h: Float = 0
+                    for t in 0..<5 {
+                        l += f0[2 * t] * e[m + t] + f0[2 * t + 1] * o[m + t]
+                        h += f1[2 * t] * e[m + t] + f1[2 * t + 1] * o[m + t]
+                    }
+                    lo[m] = l; hi[m] = h
+                    m += 1
+                }
+            }
+            return
+        }
+        // Strided: ten source rows per output row, vectorised along the contiguous axis.
+        for m in 0..<n2 {
+            let r0 = x + wrap(2 * m - 4, n) * stride, r1 = x + wrap(2 * m - 3, n) * stride
+            let r2 = x + wrap(2 * m - 2, n) * stride, r3 = x + wrap(2 * m - 1, n) * stride
+            let r4 = x + wrap(2 * m, n) * stride, r5 = x + wrap(2 * m + 1, n) * stride
+            let r6 = x + wrap(2 * m + 2, n) * stride, r7 = x + wrap(2 * m + 3, n) * stride
+            let r8 = x + wrap(2 * m + 4, n) * stride, r9 = x + wrap(2 * m + 5, n) * stride
             let l = lo + m * stride, h = hi + m * stride
-            for e in 0..<stride { l[e] = 0; h[e] = 0 }
-            for j in 0..<f0.count {
-                let a = f0[j], b = f1[j]
-                let src = x + wrap(2 * m + j - 4, n) * stride
-                for e in 0..<stride { l[e] += a * src[e]; h[e] += b * src[e] }
+            var e = 0
+            while e + 16 <= stride {
+                let v0 = load(r0 + e), v1 = load(r1 + e), v2 = load(r2 + e), v3 = load(r3 + e), v4 = load(r4 + e)
+                let v5 = load(r5 + e), v6 = load(r6 + e), v7 = load(r7 + e), v8 = load(r8 + e), v9 = load(r9 + e)
+                var lv = f0[0] * v0 + f0[1] * v1
+                lv += f0[2] * v2 + f0[3] * v3
+                lv += f0[4] * v4 + f0[5] * v5
+                lv += f0[6] * v6 + f0[7] * v7
+                lv += f0[8] * v8 + f0[9] * v9
+                var hv = f1[0] * v0 + f1[1] * v1
+                hv += f1[2] * v2 + f1[3] * v3
+                hv += f1[4] * v4 + f1[5] * v5
+                hv += f1[6] * v6 + f1[7] * v7
+                hv += f1[8] * v8 + f1[9] * v9
+                store(lv, l + e); store(hv, h + e)
+                e += 16
+            }
+            while e < stride {
+                let v0 = r0[e], v1 = r1[e], v2 = r2[e], v3 = r3[e], v4 = r4[e], v5 = r5[e], v6 = r6[e], v7 = r7[e], v8 = r8[e], v9 = r9[e]
+                var lv = f0[0] * v0 + f0[1] * v1
+                lv += f0[2] * v2 + f0[3] * v3
+                lv += f0[4] * v4 + f0[5] * v5
+                lv += f0[6] * v6 + f0[7] * v7
+                lv += f0[8] * v8 + f0[9] * v9
+                var hv = f1[0] * v0 + f1[1] * v1
+                hv += f1[2] * v2 + f1[3] * v3
+                hv += f1[4] * v4 + f1[5] * v5
+                hv += f1[6] * v6 + f1[7] * v7
+                hv += f1[8] * v8 + f1[9] * v9
+                l[e] = lv; h[e] = hv
+                e += 1
             }
         }
     }
 
     /// Scatters along a strided axis: `y[((2m + j − 4) mod n)·stride + e] += f0[j] lo[…] + f1[j] hi[…]`
-    /// (`y` is overwritten).
+    /// (`y` is overwritten). Computed per output: with `k = 2p + r`,
+    /// `y[k] = Σ_s f0[8 + r − 2s] lo[(p + s − 2) mod n/2] + f1[8 + r − 2s] hi[…]`.
     static func scatter(lo: UnsafePointer<Float>, hi: UnsafePointer<Float>, n: Int, stride: Int,
                         y: UnsafeMutablePointer<Float>, f0: [Float], f1: [Float]) {
-        y.update(repeating: 0, count: n * stride)
-        for m in 0..<(n / 2) {
-            let l = lo + m * stride, h = hi + m * stride
-            for j in 0..<f0.count {
-                let a = f0[j], b = f1[j]
-                let dst = y + wrap(2 * m + j - 4, n) * stride
-                for e in 0..<stride { dst[e] += a * l[e] + b * h[e] }
+        precondition(f0.count == 10 && f1.count == 10, "wavelet adjoints take 10-tap filters")
+        let n2 = n / 2
+        if stride == 1 {
+            // Duplicated inputs ld[j] = lo[(j/2 − 2) mod n2]: output k reads ld[k + 2s], with
+            // coefficients alternating between the two parities across lanes.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * (n2 + 4)) { scratch in
+                let ld = scratch.baseAddress!, hd = ld + 2 * (n2 + 4)
+                for i in 0..<(n2 + 4) {
+                    let j = wrap(i - 2, n2)
+                    ld[2 * i] = lo[j]; ld[2 * i + 1] = lo[j]
+                    hd[2 * i] = hi[j]; hd[2 * i + 1] = hi[j]
+                }
+                // c_s: lanes alternate f0[8 − 2s] (even outputs) and f0[9 − 2s] (odd outputs).
+                func alternating(_ f: [Float], _ s: Int) -> V {
+                    var v = V(repeating: f[8 - 2 * s])
+                    for lane in Swift.stride(from: 1, to: 16, by: 2) { v[lane] = f[9 - 2 * s] }
+                    return v
+                }
+                let c0 = alternating(f0, 0), c1 = alternating(f0, 1), c2 = alternating(f0, 2), c3 = alternating(f0, 3), c4 = alternating(f0, 4)
+                let d0 = alternating(f1, 0), d1 = alternating(f1, 1), d2 = alternating(f1, 2), d3 = alternating(f1, 3), d4 = alternating(f1, 4)
+                var k = 0
+                while k + 16 <= n {
+                    var acc = c0 * load(ld + k)
+                    acc = acc.addingProduct(d0, load(hd + k))
+                    acc = acc.addingProduct(c1, load(ld + k + 2)); acc = acc.addingProduct(d1, load(hd + k + 2))
+                    acc = acc.addingProduct(c2, load(ld + k + 4)); acc = acc.addingProduct(d2, load(hd + k + 4))
+                    acc = acc.addingProduct(c3, load(ld + k + 6)); acc = acc.addingProduct(d3, load(hd + k + 6))
+                    acc = acc.addingProduct(c4, load(ld + k + 8)); acc = acc.addingProduct(d4, load(hd + k + 8))
+                    store(acc, y + k)
+                    k += 16
+                }
+                while k < n {
+                    let r = k & 1
+                    var acc: Float = 0
+                    for s in 0..<5 { acc += f0[8 + r - 2 * s] * ld[k + 2 * s] + f1[8 + r - 2 * s] * hd[k + 2 * s] }
+                    y[k] = acc
+                    k += 1
+                }
+            }
+            return
+        }
+        for p in 0..<n2 {
+            let k0 = wrap(p - 2, n2) * stride, k1 = wrap(p - 1, n2) * stride, k2 = wrap(p, n2) * stride
+            let k3 = wrap(p + 1, n2) * stride, k4 = wrap(p + 2, n2) * stride
+            for r in 0..<2 {
+                let out = y + (2 * p + r) * stride
+                let c0 = f0[8 + r], c1 = f0[6 + r], c2 = f0[4 + r], c3 = f0[2 + r], c4 = f0[r]
+                let d0 = f1[8 + r], d1 = f1[6 + r], d2 = f1[4 + r], d3 = f1[2 + r], d4 = f1[r]
+                var e = 0
+                while e + 16 <= stride {
+                    var acc = c0 * load(lo + k0 + e) + d0 * load(hi + k0 + e)
+                    acc += c1 * load(lo + k1 + e) + d1 * load(hi + k1 + e)
+                    acc += c2 * load(lo + k2 + e) + d2 * load(hi + k2 + e)
+                    acc += c3 * load(lo + k3 + e) + d3 * load(hi + k3 + e)
+                    acc += c4 * load(lo + k4 + e) + d4 * load(hi + k4 + e)
+                    store(acc, out + e)
+                    e += 16
+                }
+                while e < stride {
+                    var acc = c0 * lo[k0 + e] + d0 * hi[k0 + e]
+                    acc += c1 * lo[k1 + e] + d1 * hi[k1 + e]
+                    acc += c2 * lo[k2 + e] + d2 * hi[k2 + e]
+                    acc += c3 * lo[k3 + e] + d3 * hi[k3 + e]
+                    acc += c4 * lo[k4 + e] + d4 * hi[k4 + e]
+                    out[e] = acc
+                    e += 1
+                }
             }
         }
     }

@@ -72,7 +72,25 @@ extension Gradients {
     /// The Euclidean norm of all gradients together.
     public var globalNorm: Float {
         var total: Double = 0
-        for (_, g) in values { for v in g.scalars { total += Double(v) * Double(v) } }
+        for (_, g) in values {
+            g.withUnsafeBufferPointer { b in
+                // 16-lane float partial sums, flushed to double every 1024 elements.
+                let p = b.baseAddress!, n = b.count
+                var i = 0
+                while i < n {
+                    let end = min(n, i + 1024)
+                    var acc = VectorMath.V(repeating: 0)
+                    while i + 16 <= end {
+                        let v = VectorMath.load(p + i)
+                        acc = acc.addingProduct(v, v)
+                        i += 16
+                    }
+                    var part = Double(acc.sum())
+                    while i < end { part += Double(p[i]) * Double(p[i]); i += 1 }
+                    total += part
+                }
+            }
+        }
         return Float(total.squareRoot())
     }
 
@@ -85,9 +103,17 @@ extension Gradients {
         let factor = maxNorm / (norm + 1e-6)
         guard factor < 1 else { return norm }
         var scaled = Gradients()
-        for (name, var g) in values {
-            g.withUnsafeMutableBufferPointer { VectorMath.scale($0.baseAddress!, count: $0.count, by: factor) }
-            scaled.accumulate(name, g)
+        for (name, g) in values {
+            // Scaled out of place: one pass, where scaling a copy of the stored tensor takes two.
+            let out = Tensor(uninitializedShape: g.shape) { ob in
+                g.withUnsafeBufferPointer { gb in
+                    let src = gb.baseAddress!, dst = ob.baseAddress!
+                    parallelChunks(gb.count, minChunk: 1 << 15) { r in
+                        for i in r { dst[i] = src[i] * factor }
+                    }
+                }
+            }
+            scaled.accumulate(name, out)
         }
         self = scaled
         return norm

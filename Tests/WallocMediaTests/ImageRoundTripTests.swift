@@ -62,6 +62,27 @@ struct ImageRoundTripTests {
         #expect(psnr(decodedLow.pixels, pixels) < psnr(decoded444.pixels, pixels))
     }
 
+    @Test("JPEG optimised Huffman tables: a smaller file with the same pixels")
+    func jpegOptimizedCoding() throws {
+        let pixels = MediaFixtures.quantizedImage(channels: 3, height: 64, width: 96, bits: 8)
+        let plain = try ImageIO.encode(pixels, format: .jpeg, quality: 75)
+        let optimized = try ImageIO.encode(pixels, format: .jpeg, quality: 75, optimizeCoding: true)
+        #expect(optimized.count < plain.count)
+        #expect(try ImageIO.decode(optimized, name: "opt").pixels == ImageIO.decode(plain, name: "plain").pixels)
+        #expect(throws: WallocError.self) { try ImageIO.encode(pixels, format: .png, optimizeCoding: true) }
+    }
+
+    @Test("WebP method: 0-6 accepted and changes the encoding, others rejected")
+    func webpMethod() throws {
+        let pixels = MediaFixtures.smoothImage(channels: 3, height: 64, width: 64)
+        let fast = try ImageIO.encode(pixels, format: .webp, quality: 75, method: 0)
+        let slow = try ImageIO.encode(pixels, format: .webp, quality: 75, method: 6)
+        #expect(fast != slow)
+        #expect(psnr(try ImageIO.decode(slow, name: "m6").pixels, pixels) > 30)
+        #expect(throws: WallocError.self) { try ImageIO.encode(pixels, format: .webp, method: 7) }
+        #expect(throws: WallocError.self) { try ImageIO.encode(pixels, format: .jpeg, method: 6) }
+    }
+
     @Test("Lossy WebP at quality 90 keeps a smooth image above 30 dB", arguments: [3, 4])
     func webpLossy(channels: Int) throws {
         let folder = try TemporaryFolder()

@@ -38,6 +38,15 @@ struct TransformGradientTests {
         #expect(a.maxAbsDifference(b) > 1e-3)
     }
 
+    @Test("2D adjoints on planes wide enough for the vector paths (and odd multiples of 16)", arguments: [1, 2])
+    func wide2D(levels: Int) throws {
+        try expectAdjoint({ try WaveletPacket.analysis2D($0, levels: levels) }, { WaveletAdjoint.analysis2D($0, levels: levels) },
+                          input: [1, 2, 48, 80])
+        let bands = [1, 2 << (2 * levels), 48 >> levels, 80 >> levels]
+        try expectAdjoint({ try WaveletPacket.synthesis2D($0, levels: levels) }, { WaveletAdjoint.synthesis2D($0, levels: levels) },
+                          input: bands)
+    }
+
     @Test("1D analysis and synthesis adjoints", arguments: [1, 3])
     func oneD(levels: Int) throws {
         try expectAdjoint({ try WaveletPacket.analysis1D($0, levels: levels) }, { WaveletAdjoint.analysis1D($0, levels: levels) },

@@ -32,9 +32,10 @@ int wm_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t
                    wm_raster *out, char *error, size_t error_size);
 
 /// Encodes interleaved 8-bit grey or RGB samples to a JPEG in memory at `quality` (1-100),
-/// with 4:2:0 chroma subsampling or, when `full_chroma` is non-zero, 4:4:4.
+/// with 4:2:0 chroma subsampling or, when `full_chroma` is non-zero, 4:4:4; `optimize` non-zero
+/// computes optimal Huffman tables (a second pass; smaller files, same pixels).
 int wm_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int quality,
-                   int full_chroma, uint8_t **out, size_t *out_size, char *error, size_t error_size);
+                   int full_chroma, int optimize, uint8_t **out, size_t *out_size, char *error, size_t error_size);
 
 /// Releases memory returned by the functions above.
 void wm_free(void *pointer);

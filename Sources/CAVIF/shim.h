@@ -1,0 +1,2 @@
+// libavif (Debian: libavif-dev, pkg-config name "libavif"), for the AVIF evaluation baseline.
+#include <avif/avif.h>

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Walloc
+
+/// `walloc eval`: rate and quality of Walloc models against conventional codecs.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure models against JPEG, WebP, AVIF and JPEG XL (images) or Vorbis (audio).",
+        discussion: """
+        Every file in DATA (files, or directories: their image/audio files) is compressed to a real \
+        .wlc bitstream and decoded with each model, and coded by each baseline at each quality \
+        setting. Images: bits per pixel, PSNR, SSIM, MS-SSIM; audio: kbps, SNR, SI-SDR. Writes \
+        per-file rows and per-(codec, setting) means to --json (and --csv, --plot SVG), prints a \
+        table and the BD-rates of walloc against each baseline. Several --model options make a \
+        rate-distortion curve of models. Files that cannot be evaluated (unreadable, wrong \
+        modality, too small) are reported and skipped; the exit status is then 1. \
+        --qualities takes CODEC:Q1,Q2,... (repeatable; qualities 0-100) or Q1,Q2,... for every \
+        baseline. Metric definitions and baseline settings: docs/evaluation.md.
+        """
+    )
+
+    @Argument(help: "Data files or directories.") var data: [String]
+    @Option(help: "Model directory (repeatable; default: the installed default model).") var model: [String] = []
+    @Option(help: "Baselines, comma-separated: jpeg,webp,avif,jxl for images, vorbis for audio, or none (default: all for the modality).")
+    var baselines: String?
+    @Option(help: "Baseline qualities: CODEC:Q1,Q2,... (repeatable) or Q1,Q2,... for every baseline.") var qualities: [String] = []
+    @Option(help: "Write the results as JSON here.") var json: String
+    @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
+    @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
+    @Option(help: "Shrink images whose longer side exceeds this many pixels before evaluating (area averaging).") var maxSide: Int?
+    @Flag(help: "Overwrite existing outputs.") var force = false
+    @Flag(help: "Print nothing but errors.") var quiet = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let outputs = [json, csv, plot].compactMap { $0 }.map { URL(fileURLWithPath: $0) }
+        guard Set(outputs.map(\.standardizedFileURL.path)).count == outputs.count else {
+            throw ValidationError("--json, --csv and --plot must name different files")
+        }
+        let (files, _) = try expandInputs(data) { $0 == .image || $0 == .audio }
+        let policy = OutputPolicy(force: force)
+        for out in outputs { try policy.check(out, inputs: files) }
+
+        // Models: the given directories, or the default model for the data's modality.
+        var compressors = [Compressor]()
+        var paths = [String]()
+        if model.isEmpty {
+            let allAudio = files.allSatisfy { Evaluator.modality(ofFile: $0) == .audio }
+            let modality: Modality = allAudio ? .audio : .image
+            guard let dir = DefaultModels.directory(for: modality) else {
+                throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
+            }
+            compressors.append(try Compressor.load(modelDirectory: dir))
+            paths.append(dir.path)
+        } else {
+            for m in model {
+                compressors.append(try Compressor.load(modelDirectory: URL(fileURLWithPath: m)))
+                paths.append(m)
+            }
+        }
+        var evaluator = try Evaluator(compressors: compressors)
+        if let maxSide {
+            guard maxSide >= 16 else { throw ValidationError("--max-side must be at least 16") }
+            evaluator.maxSide = maxSide
+        }
+        let modality = evaluator.modality
+        try configureBaselines(&evaluator)
+
+        var rows = [EvalRow]()
+        var failures = [(file: String, error: String)]()
+        for (i, file) in files.enumerated() {
+            let progress = "[\(i + 1)/\(files.count)] \(file.lastPathComponent)"
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                let fileRows = try evaluator.evaluate(file)
+                rows += fileRows
+                if !quiet {
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    let ours = fileRows.filter { $0.codec == Evaluator.codecName }.map { r in
+                        modality == .image
+                            ? String(format: "%@ %.3f bpp %.2f dB", r.setting, r.metrics["bpp"] ?? .nan, r.metrics["psnr"] ?? .nan)
+                            : String(format: "%@ %.1f kbps %.2f dB SNR", r.setting, r.metrics["kbps"] ?? .nan, r.metrics["snr"] ?? .nan)
+                    }.joined(separator: ", ")
+                    let others = fileRows.count - fileRows.filter { $0.codec == Evaluator.codecName }.count
+                    printError("\(progress): \(ours); \(others) baseline setting(s) (\(String(format: "%.1f", seconds)) s)")
+                }
+            } catch let e as WallocError {
+                let message = e.message.hasPrefix(file.path) ? String(e.message.dropFirst(file.path.count + 2)) : e.message
+                failures.append((file.path, message))
+                printError("\(progress): skipped: \(message)")
+            }
+        }
+
+        let report = EvalReport(
+            modality: modality,
+            models: zip(compressors, paths).map { ($0.name, $1, $0.codec.config.type.rawValue, $0.codec.config.dimensionalityReduction) },
+            baselines: evaluator.imageBaselines.map { ($0.codec.rawValue, $0.codec.settings) }
+                + evaluator.audioBaselines.map { ($0.codec.rawValue, $0.codec.settings) },
+            rows: rows, failures: failures)
+        try FileIO.writeAtomically(try report.json(), to: URL(fileURLWithPath: json))
+        if let csv { try FileIO.writeAtomically(report.csv(), to: URL(fileURLWithPath: csv)) }
+        if let plot {
+            let names = compressors.map(\.name).joined(separator: ", ")
+            let count = Set(rows.map(\.file)).count
+            let svg = report.plot(title: "\(names) vs baselines, \(count) file\(count == 1 ? "" : "s")").render()
+            try FileIO.writeAtomically(Data(svg.utf8), to: URL(fileURLWithPath: plot))
+        }
+        if !quiet { print(report.table()) }
+        if !failures.isEmpty {
+            printError("\(failures.count) of \(files.count) file(s) could not be evaluated")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Applies --baselines and --qualities.
+    private func configureBaselines(_ evaluator: inout Evaluator) throws {
+        let names = (baselines ?? (evaluator.modality == .image ? "jpeg,webp,avif,jxl" : "vorbis"))
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        let selected = names == ["none"] ? [] : names
+        var perCodec = [String: [Int]](), everyCodec: [Int]?
+        for spec in qualities {
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            let list = try Eval.parseQualities(parts.last ?? "", spec: spec)
+            if parts.count == 2 {
+                let codec = evaluator.modality == .image ? try ImageBaseline(name: parts[0]).rawValue : try AudioBaseline(name: parts[0]).rawValue
+                perCodec[codec] = list
+            } else {
+                everyCodec = list
+            }
+        }
+        var used = Set<String>()
+        for name in selected {
+            if evaluator.modality == .image {
+                let codec = try ImageBaseline(name: name)
+                guard used.insert(codec.rawValue).inserted else { continue }
+                evaluator.imageBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
+            } else {
+                let codec = try AudioBaseline(name: name)
+                guard used.insert(codec.rawValue).inserted else { continue }
+                evaluator.audioBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
+            }
+        }
+        if let unused = perCodec.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ValidationError("--qualities names '\(unused)', which is not among the baselines (\(selected.joined(separator: ",")))")
+        }
+    }
+
+    static func parseQualities(_ text: String, spec: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (0...100).contains($0!) }) else {
+            throw ValidationError("--qualities '\(spec)': expected CODEC:Q1,Q2,... or Q1,Q2,... with qualities 0-100")
+        }
+        return values.map { $0! }.reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } } // drop repeats
+    }
+}

@@ -1,0 +1,158 @@
+import WallocTensor
+
+/// Where a context bucket's table comes from.
+enum TableSource: Equatable {
+    /// No symbol of the channel falls in this bucket.
+    case absent
+    /// The parametric table `TableBank` index.
+    case bank(Int)
+    /// The model's default table for this channel and bucket.
+    case model
+    /// A table sent in the stream.
+    case own([UInt32])
+}
+
+/// How one channel is coded: the stream header holds one plan per channel.
+struct ChannelPlan: Equatable {
+    enum Kind: UInt32 {
+        /// rANS-coded residual tokens.
+        case coded = 0
+        /// Every value equal to `constant`.
+        case constant = 1
+        /// Values stored as `bits`-bit integers.
+        case raw = 2
+    }
+
+    var kind: Kind = .coded
+    var constant: Int32 = 0
+    var predictor = 0
+    /// Reference channel of the cross-channel term, or −1.
+    var reference = -1
+    var coefficient: Int32 = 0
+    /// Buckets are merged in groups of `1 << shift` (shift 0...3: 16, 8, 4 or 2 contexts), so
+    /// small inputs pay for fewer tables.
+    var shift = 0
+    /// Table source per group (`absent` outside the used range; entries past `groups` unused).
+    var sources = [TableSource](repeating: .absent, count: Buckets.count)
+
+    static let maximumShift = 3
+    var groups: Int { Buckets.count >> shift }
+
+    static let maximumCoefficient: Int32 = 64
+    /// Bank index the header's first delta is taken from.
+    static let bankStart = 24
+
+    var usedRange: ClosedRange<Int>? {
+        guard let lo = sources.firstIndex(where: { $0 != .absent }), let hi = sources.lastIndex(where: { $0 != .absent }) else { return nil }
+        return lo...hi
+    }
+
+    // MARK: header bits
+
+    /// 0: every bucket in range from the bank; 1: every bucket from the model; 2: mixed.
+    private var tableMode: UInt32 {
+        guard let r = usedRange else { return 0 }
+        let s = sources[r]
+        if s.allSatisfy({ if case .bank = $0 { return true }; return $0 == .absent }) { return 0 }
+        if s.allSatisfy({ $0 == .model }) { return 1 }
+        return 2
+    }
+
+    func write(to w: inout BitWriter, channel: Int, bits: Int, tokens: Int) {
+        w.write(kind.rawValue, 2)
+        if kind == .constant {
+            w.write(UInt32(bitPattern: constant + Int32(1 << (bits - 1))), UInt32(bits))
+            return
+        }
+        w.write(UInt32(predictor), 3)
+        w.bit(reference >= 0)
+        if reference >= 0 {
+            w.golomb(UInt32(channel - 1 - reference))
+            w.signedGolomb(coefficient)
+        }
+        guard kind == .coded, let range = usedRange else { return }
+        w.write(UInt32(shift), 2)
+        w.write(UInt32(range.lowerBound), 4)
+        w.write(UInt32(range.upperBound), 4)
+        let mode = tableMode
+        w.write(mode, 2)
+        var previous = ChannelPlan.bankStart
+        for b in range {
+            let source = sources[b] == .absent ? .bank(previous) : sources[b]
+            if mode == 2 {
+                switch source {
+                case .bank: w.write(0, 2)
+                case .model: w.write(1, 2)
+                default: w.write(2, 2)
+                }
+            }
+            switch source {
+            case .bank(let k):
+                w.signedGolomb(Int32(k - previous))
+                previous = k
+            case .own(let freqs):
+                let n = freqs.lastIndex { $0 > 0 }! + 1
+                let width = UInt32(32 - freqs.max()!.leadingZeroBitCount)
+                w.write(UInt32(n - 1), 6)
+                w.write(width - 1, 4)
+                for t in 0..<n { w.write(freqs[t], width) }
+            case .model, .absent: break
+            }
+        }
+    }
+
+    /// Bits `write` takes for the table part of a bucket (for the encoder's choices).
+    static func ownTableBits(_ freqs: [UInt32]) -> Int {
+        let n = (freqs.lastIndex { $0 > 0 } ?? 0) + 1
+        return 10 + n * (32 - freqs.max()!.leadingZeroBitCount)
+    }
+
+    static func read(from r: inout BitReader, channel: Int, bits: Int, tokens: Int, hasModel: Bool) throws -> ChannelPlan {
+        var plan = ChannelPlan()
+        guard let kind = Kind(rawValue: try r.checkedRead(2)) else { throw WallocError("corrupt stream: unknown coding of channel \(channel)") }
+        plan.kind = kind
+        if kind == .constant {
+            plan.constant = Int32(try r.checkedRead(UInt32(bits))) - Int32(1 << (bits - 1))
+            return plan
+        }
+        plan.predictor = Int(try r.checkedRead(3))
+        guard plan.predictor < Predictors.count else { throw WallocError("corrupt stream: unknown predictor \(plan.predictor) (channel \(channel))") }
+        if try r.checkedRead(1) == 1 {
+            guard channel > 0 else { throw WallocError("corrupt stream: channel 0 refers to an earlier channel") }
+            plan.reference = channel - 1 - Int(try r.golomb(max: UInt32(channel - 1)))
+            plan.coefficient = try r.signedGolomb(max: maximumCoefficient)
+        }
+        guard kind == .coded else { return plan }
+        plan.shift = Int(try r.checkedRead(2))
+        let lo = Int(try r.checkedRead(4)), hi = Int(try r.checkedRead(4))
+        guard lo <= hi, hi < plan.groups else { throw WallocError("corrupt stream: bad context range (channel \(channel))") }
+        let mode = try r.checkedRead(2)
+        guard mode <= 2 else { throw WallocError("corrupt stream: unknown table mode (channel \(channel))") }
+        var previous = ChannelPlan.bankStart
+        for b in lo...hi {
+            let kind: UInt32 = mode == 0 ? 0 : (mode == 1 ? 1 : try r.checkedRead(2))
+            if kind == 3 { throw WallocError("corrupt stream: unknown table source (channel \(channel))") }
+            if kind == 1 && !hasModel {
+                throw WallocError("the stream uses the model's default entropy tables; decode it with the model that encoded it (its entropy.json)")
+            }
+            switch kind {
+            case 0:
+                let k = previous + Int(try r.signedGolomb(max: Int32(TableBank.size)))
+                guard (0..<TableBank.size).contains(k) else { throw WallocError("corrupt stream: table index \(k) (channel \(channel))") }
+                plan.sources[b] = .bank(k)
+                previous = k
+            case 1:
+                plan.sources[b] = .model
+            default:
+                let n = Int(try r.checkedRead(6)) + 1
+                let width = try r.checkedRead(4) + 1
+                guard n <= tokens, width <= 13 else { throw WallocError("corrupt stream: malformed table (channel \(channel))") }
+                var freqs = [UInt32](repeating: 0, count: tokens)
+                for t in 0..<n { freqs[t] = try r.checkedRead(width) }
+                guard freqs.reduce(0, +) == RANS.total else { throw WallocError("corrupt stream: a table's frequencies do not sum to 2^12 (channel \(channel))") }
+                plan.sources[b] = .own(freqs)
+            }
+        }
+        return plan
+    }
+}
