@@ -25,7 +25,7 @@ struct GlyphDataset {
             for n in names.sorted() where n.hasSuffix(".ttf") && !n.contains("Math") && !n.contains("ExtraLight") { out.append(dir + "/" + n) }
         }
         guard out.count >= 3 else {
-            throw WallocError("found \(out.count) fonts under \(root)/{dejavu,liberation2,freefont}; install fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf (scripts/compressed-learning-setup.sh)")
+            throw WallocError("found \(out.count) fonts under \(root)/{dejavu,liberation2,freefont}; install fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf (scripts/install-deps.sh --experiments)")
         }
         return out
     }
@@ -44,7 +44,7 @@ struct GlyphDataset {
             if let best = sized.min(by: { abs($0.1 - 1920) < abs($1.1 - 1920) }) { out.append(URL(fileURLWithPath: dir + "/" + best.0)) }
         }
         guard out.count >= 4 else {
-            throw WallocError("found \(out.count) wallpapers under \(root); install plasma-workspace-wallpapers (scripts/compressed-learning-setup.sh)")
+            throw WallocError("found \(out.count) wallpapers under \(root); install plasma-workspace-wallpapers (scripts/install-deps.sh --experiments)")
         }
         return out
     }

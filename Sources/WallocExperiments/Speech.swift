@@ -35,12 +35,12 @@ struct SpeechDataset {
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
         do { try p.run() } catch {
-            throw WallocError("cannot run \(program) (\(error.localizedDescription)); install espeak-ng (scripts/compressed-learning-setup.sh)")
+            throw WallocError("cannot run \(program) (\(error.localizedDescription)); install espeak-ng (scripts/install-deps.sh --experiments)")
         }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw WallocError("\(program) \(arguments.joined(separator: " ")) failed (status \(p.terminationStatus)); is espeak-ng installed? (scripts/compressed-learning-setup.sh)")
+            throw WallocError("\(program) \(arguments.joined(separator: " ")) failed (status \(p.terminationStatus)); is espeak-ng installed? (scripts/install-deps.sh --experiments)")
         }
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
@@ -51,7 +51,7 @@ struct SpeechDataset {
         let variants = try SpeechDataset.variants()
         let tracks = SpeechDataset.musicTracks.map { URL(fileURLWithPath: music + "/" + $0 + ".ogg") }
         for t in tracks where !FileManager.default.fileExists(atPath: t.path) {
-            throw WallocError("\(t.path): missing; install wesnoth-1.16-music (scripts/compressed-learning-setup.sh)")
+            throw WallocError("\(t.path): missing; install wesnoth-1.16-music (scripts/install-deps.sh --experiments)")
         }
         let frames = try tracks.map { try AudioReader(url: $0).frames }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("walloc-speech-\(getpid())")
