@@ -15,13 +15,13 @@ struct ClassifyTrain: ParsableCommand {
         commandName: "train",
         abstract: "Train a convolutional classifier on a folder of latent shards.",
         discussion: """
-        TRAIN (and --test) are folders written by walloc latents (latents or --resized baselines). The \\
-        classifier: stages of (convolution, GroupNorm, SiLU) x --convs, max pooling between stages, global \\
-        average pooling, a linear head; 2D for images, 1D for audio. Inputs are standardised per channel \\
-        with the training set's statistics; --space-to-depth auto folds a resized baseline into the \\
-        latents' channel count ([3, 4h, 4w] -> [12, 2h, 2w] for a 16x RGB model), so both runs train the \\
-        same network. AdamW, linear warm-up then cosine decay, gradient clipping; deterministic for a seed \\
-        and a thread count. OUT gets classifier.json (configuration, input statistics, per-epoch history) \\
+        TRAIN (and --test) are folders written by walloc latents (latents or --resized baselines). The \
+        classifier: stages of (convolution, GroupNorm, SiLU) x --convs, max pooling between stages, global \
+        pooling (--head avg or max), a linear head; 2D for images, 1D for audio. Inputs are standardised per channel \
+        with the training set's statistics; --space-to-depth auto folds a resized baseline into the \
+        latents' channel count ([3, 4h, 4w] -> [12, 2h, 2w] for a 16x RGB model), so both runs train the \
+        same network. AdamW, linear warm-up then cosine decay, gradient clipping; deterministic for a seed \
+        and a thread count. OUT gets classifier.json (configuration, input statistics, per-epoch history) \
         and model.safetensors.
         """
     )
