@@ -10,7 +10,7 @@
 # `swift build -c release --product walloc` and `--product walloc-experiments`).
 # Generated files go under DATA (ignored by git); the Markdown table of both tasks ends up in
 # DATA/results.md. Every step skips work already done: datasets are generated once per setting,
-# finished latent shards are kept (a conversion made with another model is redone);
+# finished latent shards are kept (latents made with another model are removed and made again);
 # classifiers are retrained.
 set -eu
 TASK=${1:-all}
@@ -26,6 +26,23 @@ mkdir -p "$DATA"
 
 now() { date +%s; }
 
+# convert INPUT OUT [--resized]: walloc latents, keeping finished shards; an OUT made by another
+# conversion (another model or dataset) is removed and made again.
+convert() {
+    in=$1; out=$2; shift 2
+    # shellcheck disable=SC2086
+    if ! "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@" 2>"$DATA/.convert-error"; then
+        if grep -q "belongs to another conversion" "$DATA/.convert-error"; then
+            echo "$out: made by another conversion; converting again"
+            rm -rf "$out"
+            # shellcheck disable=SC2086
+            "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@"
+        else
+            cat "$DATA/.convert-error" >&2; exit 1
+        fi
+    fi
+}
+
 # run_task NAME MODEL EPOCHS GENERATE... : generate, convert both ways, train both classifiers, report.
 run_task() {
     name=$1; model=$2; epochs=$3; shift 3
@@ -39,10 +56,8 @@ run_task() {
     t1=$(now)
     echo "== $name: latents and resized baseline"
     for split in train test; do
-        # shellcheck disable=SC2086
-        "$WALLOC" latents $model_args $PREPARE "$dir/files/$split" -o "$dir/latents-$split" --quiet
-        # shellcheck disable=SC2086
-        "$WALLOC" latents $model_args $PREPARE "$dir/files/$split" -o "$dir/resized-$split" --resized --quiet
+        convert "$dir/files/$split" "$dir/latents-$split"
+        convert "$dir/files/$split" "$dir/resized-$split" --resized
     done
     t2=$(now)
     for kind in latents resized; do
