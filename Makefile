@@ -8,7 +8,9 @@ CPU_FLAGS := $(shell if [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuin
 RELEASE := -c release $(CPU_FLAGS)
 WALLOC := .build/release/walloc
 
-.PHONY: deps build demo test bench compare compressed-learning clean
+PREFIX ?= /usr/local
+
+.PHONY: deps build demo test bench compare install compressed-learning clean
 
 deps:
 	@scripts/install-deps.sh
@@ -24,6 +26,12 @@ test: deps
 
 bench: build
 	$(WALLOC) bench
+
+# The executable and the default models (found in PREFIX/share/walloc/models).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/walloc/models
+	install -m 755 $(WALLOC) $(DESTDIR)$(PREFIX)/bin/walloc
+	cp -R Sources/WallocPipeline/Models/image Sources/WallocPipeline/Models/audio $(DESTDIR)$(PREFIX)/share/walloc/models/
 
 # Needs the PyTorch reference in the active Python environment (see BENCHMARKS.md).
 compare: build

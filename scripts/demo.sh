@@ -1,17 +1,21 @@
 #!/bin/sh
-# The quick-start demo: describe a model, encode a signal to latents, decode it back, time it.
-# Until the default models are trained (see models/README.md once they exist), the model is the
-# reference-fixture Codec2D bundled with the tests.
+# The quick-start demo: compress the bundled sample photo and music excerpt with the embedded
+# default models, decode them, and print size, compression ratio and quality.
 set -eu
 WALLOC=${1:-.build/release/walloc}
-MODEL=Tests/Fixtures/reference/codec2d_light
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-echo "== walloc info --model $MODEL"
-"$WALLOC" info --model "$MODEL"
-echo "== walloc latents / reconstruct"
-"$WALLOC" latents --model "$MODEL" "$MODEL/input.npy" -o "$OUT/latents.npy"
-"$WALLOC" reconstruct --model "$MODEL" "$OUT/latents.npy" -o "$OUT/output.npy"
-ls -l "$OUT"
-echo "== walloc bench (768x512 RGB, random weights)"
-"$WALLOC" bench --nd 128 --repeat 3
+
+demo() { # INPUT NAME EXTENSION
+    input=$1; wlc="$OUT/$2.wlc"; decoded="$OUT/$2-decoded.$3"
+    echo "== $input ($(wc -c < "$input") bytes)"
+    "$WALLOC" encode "$input" -o "$wlc"
+    "$WALLOC" decode --quiet "$wlc" -o "$decoded"
+    echo "decoded to $(basename "$decoded"); against the original:"
+    "$WALLOC" compare "$input" "$decoded" | sed 's/^/  /'
+    echo
+}
+
+demo samples/chelsea.png chelsea png
+demo samples/wanderer-excerpt.flac wanderer flac
+echo "Encoded with the embedded default models (models/README.md); walloc --help for more."

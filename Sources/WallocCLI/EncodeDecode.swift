@@ -60,6 +60,21 @@ func fileSize(_ url: URL) -> Int {
     (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
 }
 
+/// Runs `body` on each file in turn: a file that fails is reported (its path once) and the others
+/// go on; exit status 1 when any failed.
+func forEachFile(_ files: [URL], bar: ProgressBar, _ body: (Int, URL) throws -> Void) throws {
+    var failures = 0
+    for (i, input) in files.enumerated() {
+        do { try body(i, input) } catch let e as WallocError {
+            failures += 1
+            let message = e.message.hasPrefix(input.path + ": ") ? String(e.message.dropFirst(input.path.count + 2)) : e.message
+            printError("error: \(input.path): \(message)")
+        }
+        bar.update(i + 1)
+    }
+    if failures > 0 { throw ExitCode(1) }
+}
+
 /// Finds the model: `--model DIR`, else the default model for the modality.
 func compressor(model: String?, modality: Modality) throws -> Compressor {
     if let model { return try Compressor.load(modelDirectory: URL(fileURLWithPath: model)) }
@@ -96,54 +111,47 @@ struct Encode: ParsableCommand {
         let outs = try outputPlan(files, fromDirectory: fromDir, output: output, ext: "wlc")
         let policy = OutputPolicy(force: force)
         var cache = [String: Compressor]()
-        var failures = 0
         let bar = ProgressBar(total: files.count, label: "encode", enabled: !quiet && files.count > 1)
-        for (i, (input, out)) in zip(files, outs).enumerated() {
-            do {
-                try policy.check(out, inputs: files)
-                let kind = try InputKind(input)
-                let modality: Modality = kind == .audio ? .audio : .image
-                let key = model ?? modality.rawValue
-                var c = try cache[key] ?? compressor(model: model, modality: modality)
-                cache[key] = c
-                c.coding = mode
-                let file: WLCFile
-                var note = ""
-                switch kind {
-                case .image:
-                    let (f, dropped) = try c.compress(image: try ImageIO.read(input))
-                    file = f
-                    if dropped { note = " (alpha channel dropped)" }
-                case .audio:
-                    // Long recordings stream through in pieces; a bar shows when one file is long.
-                    let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
-                    file = try c.compress(audioFile: input) { single.update(Int($0 * 1000)) }
-                case .signal:
-                    let rank = c.codec.modality == .image ? 3 : 2
-                    file = try c.compress(signal: try dropBatch(try readTensor(input.path), rank: rank, what: input.path))
-                case .bitstream: throw WallocError("\(input.path) is already a .wlc file")
-                }
-                let data = file.encode()
-                try FileIO.writeAtomically(data, to: out)
-                if !quiet {
-                    let h = file.header, s = h.originalShape
-                    let unit = h.modality == .image
-                        ? String(format: "%.3f bpp", Double(data.count * 8) / Double(s[1] * s[2]))
-                        : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, h.sampleRate))) / 1000)
-                    // Against the uncompressed samples at the input's bit depth, and against the input file.
-                    let raw = Double(s.reduce(1, *) * max(1, h.bitDepth == 0 ? 32 : h.bitDepth)) / 8
-                    let ratios = String(format: "%.1f:1 vs uncompressed, %.1f:1 vs the input file", raw / Double(max(1, data.count)),
-                                        Double(fileSize(input)) / Double(max(1, data.count)))
-                    let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
-                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
-                }
-            } catch let e as WallocError {
-                failures += 1
-                printError("error: \(input.path): \(e.message.hasPrefix(input.path) ? String(e.message.dropFirst(input.path.count + 2)) : e.message)")
+        try forEachFile(files, bar: bar) { i, input in
+            let out = outs[i]
+            try policy.check(out, inputs: files)
+            let kind = try InputKind(input)
+            let modality: Modality = kind == .audio ? .audio : .image
+            let key = model ?? modality.rawValue
+            var c = try cache[key] ?? compressor(model: model, modality: modality)
+            cache[key] = c
+            c.coding = mode
+            let file: WLCFile
+            var note = ""
+            switch kind {
+            case .image:
+                let (f, dropped) = try c.compress(image: try ImageIO.read(input))
+                file = f
+                if dropped { note = " (alpha channel dropped)" }
+            case .audio:
+                // Long recordings stream through in pieces; a bar shows when one file is long.
+                let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
+                file = try c.compress(audioFile: input) { single.update(Int($0 * 1000)) }
+            case .signal:
+                let rank = c.codec.modality == .image ? 3 : 2
+                file = try c.compress(signal: try dropBatch(try readTensor(input.path), rank: rank, what: input.path))
+            case .bitstream: throw WallocError("\(input.path) is already a .wlc file")
             }
-            bar.update(i + 1)
+            let data = file.encode()
+            try FileIO.writeAtomically(data, to: out)
+            if !quiet {
+                let h = file.header, s = h.originalShape
+                let unit = h.modality == .image
+                    ? String(format: "%.3f bpp", Double(data.count * 8) / Double(s[1] * s[2]))
+                    : String(format: "%.1f kbps", Double(data.count * 8) / (Double(s[1]) / Double(max(1, h.sampleRate))) / 1000)
+                // Against the uncompressed samples at the input's bit depth, and against the input file.
+                let raw = Double(s.reduce(1, *) * max(1, h.bitDepth == 0 ? 32 : h.bitDepth)) / 8
+                let ratios = String(format: "%.1f:1 vs uncompressed, %.1f:1 vs the input file", raw / Double(max(1, data.count)),
+                                    Double(fileSize(input)) / Double(max(1, data.count)))
+                let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
+                bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
+            }
         }
-        if failures > 0 { throw ExitCode(1) }
     }
 }
 
@@ -167,49 +175,41 @@ struct Decode: ParsableCommand {
     func run() throws {
         try compute.apply()
         let (files, fromDir) = try expandInputs(inputs) { $0 == .bitstream }
-        var failures = 0
         var cache = [String: Compressor]()
         let policy = OutputPolicy(force: force)
         let bar = ProgressBar(total: files.count, label: "decode", enabled: !quiet && files.count > 1)
-        for (i, input) in files.enumerated() {
-            do {
-                let file = try WLCFile.decode(try FileIO.read(input))
-                let modality: Modality = file.header.modality == .image ? .image : .audio
-                let defaultExt = file.header.bitDepth == 0 ? "npy" : (modality == .image ? "png" : "wav")
-                let out = try outputPlan([input], fromDirectory: fromDir || files.count > 1, output: output, ext: format ?? defaultExt)[0]
-                try policy.check(out, inputs: files)
-                let key = model ?? modality.rawValue
-                let c = try cache[key] ?? compressor(model: model, modality: modality)
-                cache[key] = c
-                let ext = out.pathExtension.lowercased()
-                if modality == .audio && file.header.bitDepth != 0 && ext != "npy" {
-                    // Straight to the audio file, piece by piece.
-                    _ = try AudioFormat(fileExtension: ext)
-                    let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
-                    try c.decompress(file, toAudioFile: out) { single.update(Int($0 * 1000)) }
-                } else {
-                    switch try c.decompress(file) {
-                    case .signal(let x): try writeNPY(x, ext: ext, to: out)
-                    case .image(let pixels, let depth):
-                        if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }
-                        let format = try ImageFormat(fileExtension: ext)
-                        let bits = format == .png ? min(16, max(8, depth)) : (format == .tiff ? depth : 8)
-                        try ImageIO.write(pixels, to: out, format: format, bitDepth: bits, quality: format == .jpeg || format == .webp ? 95 : nil)
-                    case .audio(let samples, _, _):
-                        try writeNPY(samples, ext: ext, to: out)
-                    }
+        try forEachFile(files, bar: bar) { i, input in
+            let file = try WLCFile.decode(try FileIO.read(input))
+            let modality: Modality = file.header.modality == .image ? .image : .audio
+            let defaultExt = file.header.bitDepth == 0 ? "npy" : (modality == .image ? "png" : "wav")
+            let out = try outputPlan([input], fromDirectory: fromDir || files.count > 1, output: output, ext: format ?? defaultExt)[0]
+            try policy.check(out, inputs: files)
+            let key = model ?? modality.rawValue
+            let c = try cache[key] ?? compressor(model: model, modality: modality)
+            cache[key] = c
+            let ext = out.pathExtension.lowercased()
+            if modality == .audio && file.header.bitDepth != 0 && ext != "npy" {
+                // Straight to the audio file, piece by piece.
+                _ = try AudioFormat(fileExtension: ext)
+                let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
+                try c.decompress(file, toAudioFile: out) { single.update(Int($0 * 1000)) }
+            } else {
+                switch try c.decompress(file) {
+                case .signal(let x): try writeNPY(x, ext: ext, to: out)
+                case .image(let pixels, let depth):
+                    if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }
+                    let format = try ImageFormat(fileExtension: ext)
+                    let bits = format == .png ? min(16, max(8, depth)) : (format == .tiff ? depth : 8)
+                    try ImageIO.write(pixels, to: out, format: format, bitDepth: bits, quality: format == .jpeg || format == .webp ? 95 : nil)
+                case .audio(let samples, _, _):
+                    try writeNPY(samples, ext: ext, to: out)
                 }
-                if !quiet {
-                    let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
-                    bar.print("\(progress)\(input.lastPathComponent) -> \(out.path)")
-                }
-            } catch let e as WallocError {
-                failures += 1
-                printError("error: \(input.path): \(e.message)")
             }
-            bar.update(i + 1)
+            if !quiet {
+                let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
+                bar.print("\(progress)\(input.lastPathComponent) -> \(out.path)")
+            }
         }
-        if failures > 0 { throw ExitCode(1) }
     }
 
     func writeNPY(_ t: Tensor, ext: String, to url: URL) throws {

@@ -42,21 +42,7 @@ struct Info: ParsableCommand {
         ]
         if let ne = c.Ne { info.insert(("Ne", ne), at: 4) }
         if let nd = c.Nd { info.insert(("Nd", nd), at: 4) }
-        if json {
-            let dict = Dictionary(uniqueKeysWithValues: info)
-            let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        for (k, v) in info {
-            let value: String
-            switch v {
-            case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
-            case let d as Double: value = String(format: "%.2fx", d)
-            default: value = "\(v)"
-            }
-            print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")
-        }
+        try emit(info, decimals: "%.2fx")
     }
 
     private func describe(file path: String) throws {
@@ -87,7 +73,8 @@ struct Info: ParsableCommand {
         try emit(info)
     }
 
-    private func emit(_ info: [(String, Any)]) throws {
+    /// Prints `info` as JSON or as aligned lines, decimals with the `decimals` format.
+    private func emit(_ info: [(String, Any)], decimals: String = "%.4g") throws {
         if json {
             let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: info), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -97,7 +84,7 @@ struct Info: ParsableCommand {
             let value: String
             switch v {
             case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
-            case let d as Double: value = String(format: "%.4g", d)
+            case let d as Double: value = String(format: decimals, d)
             default: value = "\(v)"
             }
             print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")

@@ -128,8 +128,10 @@ struct Train: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: tmp) }
         try codec.save(to: tmp)
         var latents = [Tensor]()
+        // About a megapixel per image, six seconds at 44.1 kHz per recording.
+        let cropSize = codec.config.modality == .audio ? 1 << 18 : 1024
         for x in session.training.prefix(64) {
-            let (padded, _) = SignalPreparation.padToMultiple(TrainingData.centreCrop(x, size: 1024, multiple: 1),
+            let (padded, _) = SignalPreparation.padToMultiple(TrainingData.centreCrop(x, size: cropSize, multiple: 1),
                                                                multiple: codec.config.downsampling)
             latents.append(try codec.encode(padded))
         }

@@ -1,17 +1,31 @@
 import Foundation
 import WallocModels
 
-/// The default models shipped inside the package (SwiftPM resources), found without any path
-/// from the user. `WALLOC_MODELS` (a folder with `image/` and `audio/`) overrides them.
+/// The default models shipped with the package, found without any path from the user. Searched in
+/// order: `WALLOC_MODELS` (a folder with `image/` and `audio/`), the SwiftPM resource bundle next to
+/// the executable (`walloc_WallocPipeline.resources/Models`, what `swift build` makes),
+/// `../share/walloc/models` beside the executable's folder (what `make install` makes), and the
+/// source tree this module was built from.
 public enum DefaultModels {
-    /// The model directory for `modality`, or nil when none is installed.
-    public static func directory(for modality: Modality) -> URL? {
+    /// The folders searched, in order.
+    public static var searchPath: [URL] {
         var roots = [URL]()
         if let env = ProcessInfo.processInfo.environment["WALLOC_MODELS"], !env.isEmpty {
             roots.append(URL(fileURLWithPath: env))
         }
-        if let bundled = Bundle.module.resourceURL?.appendingPathComponent("Models") { roots.append(bundled) }
-        for root in roots {
+        if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            let dir = exe.deletingLastPathComponent()
+            roots.append(dir.appendingPathComponent("walloc_WallocPipeline.resources/Models"))
+            roots.append(dir.deletingLastPathComponent().appendingPathComponent("share/walloc/models"))
+        }
+        // Not `Bundle.module`: its accessor stops the process when the bundle has moved.
+        roots.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Models"))
+        return roots
+    }
+
+    /// The model directory for `modality`, or nil when none is installed.
+    public static func directory(for modality: Modality) -> URL? {
+        for root in searchPath {
             let dir = root.appendingPathComponent(modality.rawValue)
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent(Codec.configFileName).path) { return dir }
         }
