@@ -1,6 +1,7 @@
 # Walloc: two commands on a fresh Debian machine.
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
+#   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
 SWIFT ?= swift
 # Compile for AVX2 + FMA where the CPU has them (the numeric kernels gain about 2x).
 CPU_FLAGS := $(shell if [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then echo "-Xswiftc -target-cpu -Xswiftc haswell"; fi)
@@ -9,7 +10,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test bench compare install clean
+.PHONY: deps build demo test bench compare install compressed-learning clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +36,13 @@ install: build
 # Needs the PyTorch reference in the active Python environment (see BENCHMARKS.md).
 compare: build
 	python3 scripts/compare_reference.py --walloc $(WALLOC)
+
+# Variables passed on: IMAGE_MODEL, AUDIO_MODEL (default: the embedded models), SEED, DATA, TASK (image|audio|all).
+compressed-learning: deps
+	@scripts/install-deps.sh --experiments
+	$(SWIFT) build $(RELEASE) --product walloc
+	$(SWIFT) build $(RELEASE) --product walloc-experiments
+	scripts/compressed-learning.sh $(or $(TASK),all)
 
 clean:
 	rm -rf .build

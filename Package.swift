@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Walloc", targets: ["Walloc"]),
         .executable(name: "walloc", targets: ["WallocCLI"]),
         .executable(name: "walloc-train-bench", targets: ["WallocTrainBench"]),
+        .executable(name: "walloc-experiments", targets: ["WallocExperiments"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,6 +60,10 @@ let package = Package(
             name: "WallocTraining",
             dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia"]
         ),
+        .target(
+            name: "WallocLearning",
+            dependencies: ["WallocTensor", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocTraining"]
+        ),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
@@ -79,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "Walloc",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocEval"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining", "WallocEval", "WallocLearning"]
         ),
         .executableTarget(
             name: "WallocCLI",
@@ -88,11 +93,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // FreeType renders the text of the compressed-learning experiment's image dataset.
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .executableTarget(
+            name: "WallocExperiments",
+            dependencies: ["Walloc", "CFreeType", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/WallocExperiments"
+        ),
         .executableTarget(name: "WallocTrainBench", dependencies: ["Walloc"], path: "Sources/WallocTrainBench"),
         .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),
+        .testTarget(name: "WallocLearningTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocEvalTests", dependencies: ["Walloc"]),
     ]
 )

@@ -1,7 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages Walloc builds against, only those missing (idempotent).
+#   scripts/install-deps.sh                 build and test packages
+#   scripts/install-deps.sh --experiments   also what the compressed-learning experiment reads
+#                                           (docs/compressed-learning.md): fonts and wallpapers for
+#                                           the text images, espeak-ng and Wesnoth's music for the
+#                                           spoken words (not needed by the build or the tests)
 set -eu
-PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libavif-dev libjxl-dev"
+PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libavif-dev libjxl-dev libfreetype-dev"
+EXPERIMENT_PACKAGES="fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf plasma-workspace-wallpapers espeak-ng wesnoth-1.16-music"
+if [ "${1:-}" = --experiments ]; then PACKAGES="$PACKAGES $EXPERIMENT_PACKAGES"; fi
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

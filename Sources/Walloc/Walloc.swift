@@ -8,3 +8,4 @@
 @_exported import WallocPipeline
 @_exported import WallocTraining
 @_exported import WallocEval
+@_exported import WallocLearning

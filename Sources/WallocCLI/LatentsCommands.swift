@@ -2,30 +2,77 @@ import ArgumentParser
 import Foundation
 import Walloc
 
-/// `walloc latents`: signal -> rounded integer latents.
+/// `walloc latents`: a signal or a whole dataset -> integer latents.
 struct Latents: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encode a signal to its integer latents (no entropy coding).",
+        abstract: "Encode a signal or a dataset to integer latents (no entropy coding).",
         discussion: """
-        INPUT is a float32 .npy of shape [C, H, W] (images) or [C, L] (audio), optionally with a \
-        leading batch dimension of 1, values in [-0.5, 0.5], sizes multiples of 2^J. OUT holds the \
-        rounded latents as float32 [latent_dim, h, w] or [latent_dim, l].
+        walloc latents [--model DIR] INPUT.npy -o Y.npy: one signal. walloc latents [--model DIR] DATA -o OUT: \
+        a dataset (a folder with one sub-folder per class, or a list file of 'path<TAB>label' lines) to \
+        sharded .safetensors files of integer latents with a manifest (see docs/compressed-learning.md). \
+        walloc latents merge OUT...: check and merge the outputs of several --shard workers.
+        """,
+        subcommands: [LatentsConvert.self, LatentsMerge.self],
+        defaultSubcommand: LatentsConvert.self
+    )
+}
+
+struct LatentsConvert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Encode a signal (.npy) or a dataset to integer latents (the default subcommand).",
+        discussion: """
+        A .npy INPUT is a float32 signal of shape [C, H, W] (images) or [C, L] (audio), optionally with a \
+        leading batch dimension of 1, values in [-0.5, 0.5], sizes multiples of 2^J; OUT holds the rounded \
+        latents as float32 [latent_dim, h, w] or [latent_dim, l].
+
+        Any other INPUT is a dataset: a folder with one sub-folder per class (names sorted = class \
+        indices), or a list file of 'path<TAB>label' lines. OUT becomes a folder of shard-NNNNN.safetensors \
+        files (int8 latents when latent_bits <= 8, else int16; int64 labels; item names in the metadata) and \
+        manifest.json (model fingerprint, shapes, classes, shards with counts and SHA-256). Images are \
+        prepared like walloc encode does (and with --size brought to one size), audio is level-normalised \
+        (and with --seconds cut or padded to one length). Running the command again keeps finished shards \
+        and converts the rest; --shard I/N converts every N-th shard so that N workers split a dataset \
+        without talking to each other (then: walloc latents merge). --resized stores the input resized to \
+        as many values as the latents instead (the baseline for compressed-domain learning).
         """
     )
 
-    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
-    @Argument(help: "Input signal (.npy).") var input: String
-    @Option(name: .shortAndLong, help: "Output latents (.npy).") var output: String
-    @Flag(help: "Overwrite OUT if it exists.") var force = false
+    @Option(help: "Model directory (default: the embedded model for the input's modality).") var model: String?
+    @Argument(help: "Input signal (.npy), dataset folder or list file.") var input: String
+    @Option(name: .shortAndLong, help: "Output latents (.npy) or dataset folder.") var output: String
+    @Option(help: "Datasets: resize (area) and centre-crop every image to WxH.") var size: String?
+    @Option(help: "Datasets: cut or zero-pad every audio clip to S seconds.") var seconds: Double?
+    @Option(help: "Datasets: convert only shards I, I+N, ... (1-based I of N workers).") var shard: String?
+    @Option(help: "Datasets: items per shard (default: about 64 MiB of values per shard).") var shardSize: Int?
+    @Flag(help: "Datasets: store the input resized to as many values as the latents (area for images, low-pass for audio).")
+    var resized = false
+    @Flag(help: "Overwrite OUT (a .npy), or convert every shard again (datasets).") var force = false
+    @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try compute.apply()
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue && URL(fileURLWithPath: input).pathExtension.lowercased() == "npy" {
+            guard size == nil, seconds == nil, shard == nil, shardSize == nil, !resized else {
+                throw ValidationError("--size, --seconds, --shard, --shard-size and --resized apply to datasets, not to one .npy signal")
+            }
+            try convertSignal()
+        } else {
+            try convertDataset()
+        }
+    }
+
+    func convertSignal() throws {
         let outURL = URL(fileURLWithPath: output)
         try OutputPolicy(force: force).check(outURL, inputs: [URL(fileURLWithPath: input)])
-        let codec = try loadModel(model)
+        let given = try model.map(loadModel)
+        let raw = try readTensor(input)
+        let codec = try given ?? defaultCodec(raw.rank == 2 ? .audio : .image)
         let rank = codec.modality == .image ? 3 : 2
-        let x = try dropBatch(try readTensor(input), rank: rank, what: input)
+        let x = try dropBatch(raw, rank: rank, what: input)
         try codec.checkSignal(x)
         try checkFinite(x, what: input)
         let peak = x.scalars.reduce(Float(0)) { max($0, abs($1)) }
@@ -34,6 +81,97 @@ struct Latents: ParsableCommand {
         }
         let y = try codec.encode(x)
         try FileIO.writeAtomically(NPY.encode(y), to: outURL)
+    }
+
+    func convertDataset() throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw WallocError("\(output): is a file; a dataset's latents go to a folder")
+        }
+        let listing = try DatasetListing.read(input)
+        let codec = try model.map(loadModel) ?? defaultCodec(listing.modality)
+        var options = ConversionOptions()
+        options.representation = resized ? .resized : .latents
+        options.seconds = seconds
+        options.shardSize = shardSize
+        options.force = force
+        if let size {
+            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--size must be WxH, e.g. 256x256") }
+            options.size = parts
+        }
+        if let shard {
+            let parts = shard.split(separator: "/").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--shard must be I/N, e.g. 1/2") }
+            (options.worker, options.workers) = (parts[0], parts[1])
+        }
+        let converter = try DatasetConverter(codec: codec, listing: listing, options: options)
+        installStopHandlers()
+        let label = options.workers > 1 ? "latents \(options.worker)/\(options.workers)" : "latents"
+        var bar: ProgressBar?
+        let summary: ConversionSummary
+        do {
+            summary = try converter.run(output: URL(fileURLWithPath: output), progress: { done, total in
+                if bar == nil { bar = ProgressBar(total: total, label: label, enabled: !quiet) }
+                bar?.update(done)
+            }, shouldStop: { stopRequested != 0 })
+        } catch is ConversionInterrupted {
+            bar?.finish()
+            printError("interrupted; finished shards are kept: run the same command again to continue")
+            throw ExitCode(130)
+        }
+        bar?.finish()
+        if !quiet {
+            let m = summary.manifest
+            let kept = summary.keptShards > 0 ? " (kept \(summary.keptShards) finished shard(s))" : ""
+            print("\(m.items) \(listing.modality.rawValue) item(s), \(m.classes.count) class(es), \(m.representation.rawValue) \(m.itemShape) \(m.dtype): "
+                  + "converted \(summary.encodedItems) item(s) into \(summary.encodedShards) shard(s)\(kept) -> \(summary.manifestURL.path)")
+            if options.workers > 1 {
+                print("worker \(options.worker) of \(options.workers) done; once every worker has finished: walloc latents merge OUT... -o OUT")
+            }
+        }
+    }
+
+    func defaultCodec(_ modality: Modality) throws -> Codec {
+        guard let url = DefaultModels.directory(for: modality) else {
+            throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
+        }
+        return try Codec.load(from: url)
+    }
+}
+
+/// `walloc latents merge`: checks and merges the outputs of `--shard` workers.
+struct LatentsMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Check and merge dataset latents written by several --shard workers.",
+        discussion: """
+        FOLDERS hold manifest.json or manifest-part-I-of-N.json files of one conversion. Every shard must be \
+        present exactly once, with the size, SHA-256, shapes and identity its manifest records. The complete \
+        manifest.json goes to OUT (default: the first folder), and shards living elsewhere are copied there. \
+        With --verify nothing is written: the folders are only checked (exit status 1 on any problem).
+        """
+    )
+
+    @Argument(help: "Dataset folders.") var folders: [String]
+    @Option(name: .shortAndLong, help: "Output folder (default: the first folder).") var output: String?
+    @Flag(help: "Only check; write nothing.") var verify = false
+    @Flag(help: "Print nothing but errors.") var quiet = false
+
+    func run() throws {
+        let urls = folders.map { URL(fileURLWithPath: $0) }
+        let report: DatasetShards.Report
+        if verify {
+            guard output == nil else { throw ValidationError("--verify writes nothing; leave out --output") }
+            report = try DatasetShards.check(urls)
+        } else {
+            report = try DatasetShards.merge(urls, into: URL(fileURLWithPath: output ?? folders[0]))
+        }
+        if !quiet {
+            let m = report.manifest
+            let what = verify ? "verified" : "merged into \((output ?? folders[0]) + "/" + DatasetManifest.fileName)"
+            print("\(m.shardCount) shard(s), \(m.items) item(s), \(report.bytes) bytes: sizes, SHA-256 and shapes match; \(what)")
+        }
     }
 }
 

@@ -1,49 +1,113 @@
 import Foundation
 import WallocTensor
 
+/// The element types a safetensors file can store that Walloc reads and writes.
+public enum SafetensorsDType: String, Sendable, CaseIterable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+    case u8 = "U8", i8 = "I8", i16 = "I16", i32 = "I32", i64 = "I64"
+
+    /// Bytes per element.
+    public var width: Int {
+        switch self {
+        case .u8, .i8: return 1
+        case .f16, .bf16, .i16: return 2
+        case .f32, .i32: return 4
+        case .f64, .i64: return 8
+        }
+    }
+
+    public var isInteger: Bool { [.u8, .i8, .i16, .i32, .i64].contains(self) }
+
+    /// The values an integer type holds that float32 represents exactly.
+    var integerRange: ClosedRange<Float>? {
+        switch self {
+        case .u8: return 0...255
+        case .i8: return -128...127
+        case .i16: return -32768...32767
+        case .i32, .i64: return -16_777_216...16_777_216
+        default: return nil
+        }
+    }
+}
+
 /// A minimal reader and writer for the safetensors format: an 8-byte little-endian header
 /// length, a JSON header mapping names to `{dtype, shape, data_offsets}`, then raw data.
 ///
-/// F32 tensors are read as they are; F16, BF16 and F64 are converted to float32. Everything in the
-/// header is validated against the file size before any data is touched.
+/// Tensors are held as float32 whatever their stored type: F16, BF16 and F64 are converted;
+/// integer types (U8, I8, I16, I32, I64) are converted exactly (I32 and I64 values beyond ±2^24,
+/// which float32 cannot hold exactly, are rejected). `dtypes` records each tensor's stored type,
+/// and `encode` writes that type back (F32 by default), so integer data such as latents and labels
+/// round-trip as integers and Python's `safetensors` reads them as int8/int16/int64 arrays.
+/// Everything in the header is validated against the file size before any data is touched.
 public struct Safetensors: Sendable {
     /// Tensors by name.
     public private(set) var tensors: [String: Tensor]
+    /// The stored element type of each tensor (absent: F32).
+    public var dtypes: [String: SafetensorsDType]
     /// The optional `__metadata__` string map.
     public private(set) var metadata: [String: String]
 
-    public init(tensors: [String: Tensor], metadata: [String: String] = [:]) {
+    public init(tensors: [String: Tensor], dtypes: [String: SafetensorsDType] = [:], metadata: [String: String] = [:]) {
         self.tensors = tensors
+        self.dtypes = dtypes
         self.metadata = metadata
     }
 
-    /// Reads a safetensors file.
-    public static func read(_ url: URL) throws -> Safetensors {
-        let data = try FileIO.read(url)
-        do {
-            return try decode(data)
-        } catch let error as WallocError {
-            throw WallocError("\(url.path): \(error.message)")
+    /// One tensor's entry in a file's header.
+    public struct Entry: Sendable, Equatable {
+        public var dtype: SafetensorsDType
+        public var shape: [Int]
+        /// Byte range within the data section (which starts at `Header.dataStart`).
+        public var offsets: Range<Int>
+
+        public init(dtype: SafetensorsDType, shape: [Int], offsets: Range<Int>) {
+            self.dtype = dtype; self.shape = shape; self.offsets = offsets
         }
     }
 
-    /// Decodes safetensors bytes.
-    public static func decode(_ data: Data) throws -> Safetensors {
-        guard data.count >= 8 else { throw WallocError("not a safetensors file: shorter than its 8-byte header length") }
-        let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard n >= 2, n <= UInt64(data.count - 8), n <= 100_000_000 else {
-            throw WallocError("not a safetensors file: header length \(n) does not fit the file size \(data.count)")
+    /// A file's header: its entries, its metadata and where the data section starts.
+    public struct Header: Sendable {
+        public var entries: [String: Entry]
+        public var metadata: [String: String]
+        public var dataStart: Int
+    }
+
+    /// Reads only the header of a safetensors file (not the data), checked against the file size.
+    public static func readHeader(_ url: URL) throws -> Header {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw WallocError("\(url.path): cannot be opened") }
+        defer { try? handle.close() }
+        do {
+            let size = Int(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
+            let prefix = try handle.read(upToCount: 8) ?? Data()
+            guard prefix.count == 8 else { throw WallocError("not a safetensors file: shorter than its 8-byte header length") }
+            let n = headerLength(prefix)
+            guard n >= 2, n <= UInt64(size - 8), n <= 100_000_000 else {
+                throw WallocError("not a safetensors file: header length \(n) does not fit the file size \(size)")
+            }
+            let json = try handle.read(upToCount: Int(n)) ?? Data()
+            guard json.count == Int(n) else { throw WallocError("truncated safetensors header") }
+            return try parseHeader(json, dataSize: size - 8 - Int(n))
+        } catch let error as WallocError {
+            throw WallocError("\(url.path): \(error.message)")
+        } catch {
+            throw WallocError("\(url.path): cannot be read (\(error.localizedDescription))")
         }
-        let headerEnd = 8 + Int(n)
+    }
+
+    private static func headerLength(_ d: Data) -> UInt64 {
+        d.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
+    private static func parseHeader(_ bytes: Data, dataSize: Int) throws -> Header {
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: data.subdata(in: (data.startIndex + 8)..<(data.startIndex + headerEnd)))
+            json = try JSONSerialization.jsonObject(with: bytes)
         } catch {
             throw WallocError("malformed safetensors header: not valid JSON")
         }
         guard let header = json as? [String: Any] else { throw WallocError("malformed safetensors header: not a JSON object") }
-        let dataSize = data.count - headerEnd
-        var tensors = [String: Tensor]()
+        var entries = [String: Entry]()
         var metadata = [String: String]()
         for (name, entry) in header {
             if name == "__metadata__" {
@@ -51,9 +115,12 @@ public struct Safetensors: Sendable {
                 for (k, v) in m { metadata[k] = (v as? String) ?? "\(v)" }
                 continue
             }
-            guard let e = entry as? [String: Any], let dtype = e["dtype"] as? String,
+            guard let e = entry as? [String: Any], let dtypeName = e["dtype"] as? String,
                   let shapeAny = e["shape"] as? [Any], let offsAny = e["data_offsets"] as? [Any], offsAny.count == 2
             else { throw WallocError("malformed safetensors header: entry '\(name)' lacks dtype, shape or data_offsets") }
+            guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
+                throw WallocError("tensor '\(name)' has dtype \(dtypeName); supported: \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             let shape = try shapeAny.map { v -> Int in
                 guard let i = (v as? NSNumber)?.intValue, i >= 0, i <= Int(Int32.max) else {
                     throw WallocError("malformed safetensors header: '\(name)' has a bad shape")
@@ -72,35 +139,70 @@ public struct Safetensors: Sendable {
                 guard !o, p <= dataSize else { throw WallocError("malformed safetensors header: '\(name)' shape \(shape) exceeds the file") }
                 count = p
             }
-            let width: Int
-            switch dtype {
-            case "F32": width = 4
-            case "F16", "BF16": width = 2
-            case "F64": width = 8
-            default: throw WallocError("tensor '\(name)' has dtype \(dtype); only F32 (or F16, BF16, F64, converted) is supported")
+            guard offs[0] <= offs[1], offs[1] <= dataSize, offs[1] - offs[0] == count * dtype.width else {
+                throw WallocError("malformed safetensors header: '\(name)' data offsets \(offs) do not match shape \(shape) (\(dtypeName)) within \(dataSize) data bytes")
             }
-            guard offs[0] <= offs[1], offs[1] <= dataSize, offs[1] - offs[0] == count * width else {
-                throw WallocError("malformed safetensors header: '\(name)' data offsets \(offs) do not match shape \(shape) (\(dtype)) within \(dataSize) data bytes")
-            }
-            let start = data.startIndex + headerEnd + offs[0]
-            let raw = data.subdata(in: start..<(start + count * width))
-            tensors[name] = Tensor(shape: shape, scalars: convert(raw, dtype: dtype, count: count))
+            entries[name] = Entry(dtype: dtype, shape: shape, offsets: offs[0]..<offs[1])
         }
-        return Safetensors(tensors: tensors, metadata: metadata)
+        return Header(entries: entries, metadata: metadata, dataStart: 8 + bytes.count)
     }
 
-    private static func convert(_ raw: Data, dtype: String, count: Int) -> [Float] {
-        raw.withUnsafeBytes { (p: UnsafeRawBufferPointer) -> [Float] in
-            switch dtype {
-            case "F32":
-                return (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-            case "F64":
-                return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
-            case "BF16":
-                return (0..<count).map { Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
-            default:  // F16
-                return (0..<count).map { halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+    /// Reads a safetensors file.
+    public static func read(_ url: URL) throws -> Safetensors {
+        let data = try FileIO.read(url)
+        do {
+            return try decode(data)
+        } catch let error as WallocError {
+            throw WallocError("\(url.path): \(error.message)")
+        }
+    }
+
+    /// Decodes safetensors bytes.
+    public static func decode(_ data: Data) throws -> Safetensors {
+        guard data.count >= 8 else { throw WallocError("not a safetensors file: shorter than its 8-byte header length") }
+        let n = headerLength(data)
+        guard n >= 2, n <= UInt64(data.count - 8), n <= 100_000_000 else {
+            throw WallocError("not a safetensors file: header length \(n) does not fit the file size \(data.count)")
+        }
+        let headerEnd = 8 + Int(n)
+        let header = try parseHeader(data.subdata(in: (data.startIndex + 8)..<(data.startIndex + headerEnd)),
+                                     dataSize: data.count - headerEnd)
+        var tensors = [String: Tensor]()
+        var dtypes = [String: SafetensorsDType]()
+        for (name, e) in header.entries {
+            let start = data.startIndex + headerEnd + e.offsets.lowerBound
+            let count = e.shape.reduce(1, *)
+            let values = data[start..<(start + e.offsets.count)].withUnsafeBytes { convert($0, dtype: e.dtype, count: count) }
+            if let range = e.dtype.integerRange, e.dtype == .i32 || e.dtype == .i64,
+               let bad = values.firstIndex(where: { !range.contains($0) }) {
+                throw WallocError("tensor '\(name)' (\(e.dtype.rawValue)) holds a value beyond ±2^24 at index \(bad), which float32 cannot represent exactly")
             }
+            tensors[name] = Tensor(shape: e.shape, scalars: values)
+            dtypes[name] = e.dtype
+        }
+        return Safetensors(tensors: tensors, dtypes: dtypes, metadata: header.metadata)
+    }
+
+    private static func convert(_ p: UnsafeRawBufferPointer, dtype: SafetensorsDType, count: Int) -> [Float] {
+        switch dtype {
+        case .f32:
+            return (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        case .f64:
+            return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
+        case .bf16:
+            return (0..<count).map { Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
+        case .f16:
+            return (0..<count).map { halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+        case .u8:
+            return (0..<count).map { Float(p[$0]) }
+        case .i8:
+            return (0..<count).map { Float(Int8(bitPattern: p[$0])) }
+        case .i16:
+            return (0..<count).map { Float(Int16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }
+        case .i32:
+            return (0..<count).map { Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+        case .i64:
+            return (0..<count).map { Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
         }
     }
 
@@ -112,15 +214,23 @@ public struct Safetensors: Sendable {
         return sign * (1 + frac / 1024) * Float(sign: .plus, exponent: exp - 15, significand: 1)
     }
 
-    /// The bytes of a safetensors file holding these tensors as F32, names sorted.
+    /// The bytes of a safetensors file holding these tensors, each in its type from `dtypes`
+    /// (F32 when absent; written types: F32 and the integer types), names sorted. Throws when an
+    /// integer tensor holds a value that is not an integer in its type's range.
     public func encode() throws -> Data {
         var entries = [String]()
         var offset = 0
         let names = tensors.keys.sorted()
         for name in names {
-            let t = tensors[name]!
-            let bytes = t.count * 4
-            entries.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            let t = tensors[name]!, dtype = dtypes[name] ?? .f32
+            guard dtype == .f32 || dtype.isInteger else {
+                throw WallocError("tensor '\(name)': writing \(dtype.rawValue) is not supported (F32 or an integer type)")
+            }
+            if let range = dtype.integerRange, let bad = t.scalars.firstIndex(where: { !range.contains($0) || $0.rounded() != $0 }) {
+                throw WallocError("tensor '\(name)': value \(t.scalars[bad]) at index \(bad) is not an integer that \(dtype.rawValue) holds")
+            }
+            let bytes = t.count * dtype.width
+            entries.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         if !metadata.isEmpty {
@@ -130,11 +240,32 @@ public struct Safetensors: Sendable {
         var header = "{" + entries.joined(separator: ",") + "}"
         while (8 + header.utf8.count) % 8 != 0 { header += " " }
         var data = Data()
+        data.reserveCapacity(8 + header.utf8.count + offset)
         var n = UInt64(header.utf8.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(contentsOf: Array(header.utf8))
         for name in names {
-            tensors[name]!.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+            let t = tensors[name]!, dtype = dtypes[name] ?? .f32
+            if dtype == .f32 {
+                t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+                continue
+            }
+            var raw = [UInt8](repeating: 0, count: t.count * dtype.width)
+            raw.withUnsafeMutableBytes { out in
+                t.withUnsafeBufferPointer { src in
+                    for i in 0..<src.count {
+                        let v = src[i]
+                        switch dtype {
+                        case .u8: out[i] = UInt8(v)
+                        case .i8: out[i] = UInt8(bitPattern: Int8(v))
+                        case .i16: out.storeBytes(of: Int16(v).littleEndian, toByteOffset: 2 * i, as: Int16.self)
+                        case .i32: out.storeBytes(of: Int32(v).littleEndian, toByteOffset: 4 * i, as: Int32.self)
+                        default: out.storeBytes(of: Int64(v).littleEndian, toByteOffset: 8 * i, as: Int64.self)
+                        }
+                    }
+                }
+            }
+            data.append(contentsOf: raw)
         }
         return data
     }

@@ -1,3 +1,4 @@
+import Foundation
 import WallocTensor
 
 /// Image resizing by area averaging (a box filter over the exact footprint of each output pixel,
@@ -72,5 +73,67 @@ public enum Resize {
             index.append(idx); weight.append(wts)
         }
         return (index, weight)
+    }
+}
+
+/// Band-limited resampling of sampled signals, for shrinking audio the way `Resize.area` shrinks
+/// images: the baseline with as many values as a codec's latents.
+public enum Resample {
+    /// `[C, L]` -> `[C, length]` (`length` <= `L`) through a Hann-windowed sinc low-pass whose cutoff
+    /// is the output's Nyquist frequency, with `zeroCrossings` zero crossings each side. Output sample
+    /// `j` sits at input position `(j + 0.5)·L/length − 0.5`, the centre of the span it replaces (as
+    /// in area resizing). Samples beyond the ends count as zeros; the taps of every output sum to 1,
+    /// so a constant signal passes unchanged away from the ends.
+    public static func lowpass(_ x: Tensor, length: Int, zeroCrossings: Int = 16) -> Tensor {
+        precondition(x.rank == 2 && length > 0 && length <= x.shape[1], "Resample.lowpass expects [C, L] and 0 < length <= L")
+        let c = x.shape[0], n = x.shape[1]
+        if length == n { return x }
+        let r = Double(n) / Double(length)
+        let half = Int((r * Double(zeroCrossings)).rounded(.up))
+        let taps = 2 * half + 1
+        // The fractional positions repeat with period length / gcd(n, length): one weight set per phase.
+        var a = n, b = length
+        while b != 0 { (a, b) = (b, a % b) }
+        let period = length / a
+        let phases = min(period, length)
+        var weights = [Float](repeating: 0, count: phases * taps)
+        var firstTap = [Int](repeating: 0, count: phases)
+        for j in 0..<phases {
+            let t = (Double(j) + 0.5) * r - 0.5
+            let start = Int(t.rounded(.down)) - half
+            firstTap[j] = start
+            var sum = 0.0
+            for k in 0..<taps {
+                let u = Double(start + k) - t
+                let v = u / r
+                let sinc = v == 0 ? 1 : sin(Double.pi * v) / (Double.pi * v)
+                let wpos = u / (r * Double(zeroCrossings))
+                let window = abs(wpos) < 1 ? 0.5 * (1 + cos(Double.pi * wpos)) : 0
+                weights[j * taps + k] = Float(sinc * window)
+                sum += sinc * window
+            }
+            for k in 0..<taps { weights[j * taps + k] = Float(Double(weights[j * taps + k]) / sum) }
+        }
+        var out = Tensor(zeros: [c, length])
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                weights.withUnsafeBufferPointer { wb in
+                    parallelFor(c) { ch in
+                        let src = xb.baseAddress! + ch * n, dst = ob.baseAddress! + ch * length
+                        for j in 0..<length {
+                            let phase = j % period
+                            // Start of this output's taps: the phase's start shifted by whole periods.
+                            let start = firstTap[phase] + (j / period) * (n / a)
+                            let w = wb.baseAddress! + phase * taps
+                            var s: Float = 0
+                            let lo = max(0, -start), hi = min(taps, n - start)
+                            if lo < hi { for k in lo..<hi { s += w[k] * src[start + k] } }
+                            dst[j] = s
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 }

@@ -36,6 +36,32 @@ extension Codec {
     public var fingerprintHex: String { fingerprint.map { String(format: "%02x", $0) }.joined() }
 }
 
+/// SHA-256 digests as lowercase hex (checksums of dataset shards, dataset identities).
+public enum SHA256Digest {
+    /// The digest of `bytes`.
+    public static func hex(_ bytes: Data) -> String {
+        var h = SHA256Stream()
+        bytes.withUnsafeBytes { h.update($0) }
+        return h.finish().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The digest of a string's UTF-8 bytes.
+    public static func hex(_ text: String) -> String { hex(Data(text.utf8)) }
+
+    /// The digest of a file, read in 4 MiB pieces.
+    public static func hex(fileAt url: URL) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw WallocError("\(url.path): cannot be opened") }
+        defer { try? handle.close() }
+        var h = SHA256Stream()
+        do {
+            while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty { piece.withUnsafeBytes { h.update($0) } }
+        } catch {
+            throw WallocError("\(url.path): cannot be read (\(error.localizedDescription))")
+        }
+        return h.finish().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
 /// Incremental SHA-256 over OpenSSL's EVP interface (Linux) or CryptoKit (Apple platforms).
 struct SHA256Stream {
     #if canImport(CryptoKit)

@@ -1,18 +1,42 @@
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The number of threads Walloc's kernels may use.
 public enum Threading {
     private static let current = Atomic<Int>(0)
 
-    /// Threads in use: the value set with `setCount`, else the machine's active processor count.
+    /// Threads in use: 1 inside `serially`, else the value set with `setCount`, else the
+    /// machine's active processor count.
     public static var count: Int {
+        if pthread_getspecific(serialKey) != nil { return 1 }
         let n = current.load(ordering: .relaxed)
         return n > 0 ? n : defaultCount
     }
 
     /// The machine's active processor count.
     public static var defaultCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// Runs `body` with every kernel it calls on the calling thread alone (`count` is 1 there),
+    /// whatever the thread count: for running independent work items side by side on the worker
+    /// pool, and for results that must not depend on the thread count.
+    public static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
+    }
+
+    /// A per-thread flag: set while the thread runs `serially`.
+    private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
 
     /// Sets the thread count for Walloc's kernels (BLAS runs single-threaded inside them).
     public static func setCount(_ n: Int) {

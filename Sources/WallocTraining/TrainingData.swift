@@ -79,7 +79,7 @@ public enum TrainingData {
 
     /// Fits an image's channels to a model's: drops alpha (RGBA -> RGB, grey+alpha -> grey),
     /// repeats grey into every channel; anything else is an error.
-    static func matchChannels(_ pixels: Tensor, channels want: Int, name: String) throws -> Tensor {
+    public static func matchChannels(_ pixels: Tensor, channels want: Int, name: String) throws -> Tensor {
         let c = pixels.shape[0]
         if c == want { return pixels }
         let plane = pixels.count / c

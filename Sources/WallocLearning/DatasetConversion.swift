@@ -1,0 +1,366 @@
+import Foundation
+import WallocIO
+import WallocMedia
+import WallocModels
+import WallocTensor
+import WallocTraining
+
+/// How a dataset becomes shards.
+public struct ConversionOptions: Sendable {
+    public var representation: DatasetRepresentation = .latents
+    /// `[width, height]`: every image is resized (area) to cover this size and centre-cropped to it.
+    public var size: [Int]?
+    /// Every audio clip is cut or zero-padded to this many seconds (then to a multiple of 2^J samples).
+    public var seconds: Double?
+    /// Items per shard (default: about 64 MiB of values per shard).
+    public var shardSize: Int?
+    /// This worker (1-based) of `workers`: it converts the shards whose index is `worker − 1` modulo `workers`.
+    public var worker = 1, workers = 1
+    /// Re-encode this worker's shards even when finished ones exist, and replace another conversion's files.
+    public var force = false
+
+    public init() {}
+}
+
+/// What a conversion did.
+public struct ConversionSummary: Sendable {
+    /// The manifest written: complete for one worker, this worker's part otherwise.
+    public var manifest: DatasetManifest
+    public var manifestURL: URL
+    public var encodedItems: Int
+    public var encodedShards: Int
+    /// Finished shards found and kept.
+    public var keptShards: Int
+}
+
+/// Thrown when `shouldStop` asks a conversion to stop; finished shards are kept.
+public struct ConversionInterrupted: Error {}
+
+/// Turns a dataset listing into shards of integer latents (or of the resized baseline) with a
+/// manifest; see `DatasetManifest` for the layout.
+///
+/// Items are prepared the way the pipeline prepares them (images to [-0.5, 0.5], audio level-
+/// normalised), optionally brought to a fixed size, and encoded several at a time on the worker
+/// pool, each with its kernels on one thread (`Threading.serially`), so the values do not depend
+/// on the thread count or on how shards are split between workers. Shards are written atomically;
+/// a finished shard of the same conversion is kept and skipped when the command runs again.
+public struct DatasetConverter: Sendable {
+    public let codec: Codec
+    public let listing: DatasetListing
+    public let options: ConversionOptions
+
+    public init(codec: Codec, listing: DatasetListing, options: ConversionOptions) throws {
+        guard codec.modality == listing.modality else {
+            throw WallocError("the dataset holds \(listing.modality.rawValue) files, the model codes \(codec.modality.rawValue)")
+        }
+        guard options.workers >= 1, (1...options.workers).contains(options.worker) else {
+            throw WallocError("--shard \(options.worker)/\(options.workers): expected I/N with 1 <= I <= N")
+        }
+        if let size = options.size {
+            guard listing.modality == .image else { throw WallocError("--size applies to images; use --seconds for audio") }
+            guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 65536 }) else { throw WallocError("--size must be WxH with positive sizes") }
+        }
+        if let s = options.seconds {
+            guard listing.modality == .audio else { throw WallocError("--seconds applies to audio; use --size for images") }
+            guard s > 0, s <= 3600 else { throw WallocError("--seconds must be in (0, 3600]") }
+        }
+        if let k = options.shardSize, k < 1 { throw WallocError("--shard-size must be at least 1") }
+        self.codec = codec
+        self.listing = listing
+        self.options = options
+    }
+
+    /// The stored type of the values.
+    public var dtype: SafetensorsDType {
+        switch options.representation {
+        case .latents: return codec.config.latentBits <= 8 ? .i8 : .i16
+        case .resized: return listing.modality == .image ? .u8 : .i16
+        }
+    }
+
+    /// Input values per latent value: `C·4^J / latent_dim` (images), `C·2^J / latent_dim` (audio).
+    public var valueRatio: Double {
+        let c = codec.config
+        let f = Double(c.downsampling)
+        return Double(c.channels) * (listing.modality == .image ? f * f : f) / Double(c.latentDim)
+    }
+
+    // MARK: preparation
+
+    /// An item's signal as the codec takes it: pixels in [0, 1] (`[C, H, W]`, padded to a multiple
+    /// of 2^J) for images, the level-normalised clip (`[C, L]`) for audio, and the sample rate.
+    func prepare(_ item: DatasetItem, frames target: Int?) throws -> (Tensor, Int) {
+        let f = codec.config.downsampling, channels = codec.config.channels
+        if listing.modality == .image {
+            var pixels = try TrainingData.matchChannels(try ImageIO.read(item.url).pixels, channels: channels, name: item.url.path)
+            if let size = options.size { pixels = DatasetConverter.coverCrop(pixels, width: size[0], height: size[1]) }
+            return (SignalPreparation.padToMultiple(pixels, multiple: f).0, 0)
+        }
+        let reader = try AudioReader(url: item.url)
+        let want = target ?? ((reader.frames + f - 1) / f * f)
+        var samples = try reader.read(frames: min(reader.frames, want))
+        if samples.shape[0] == 1 && channels > 1 {
+            samples = Tensor(shape: [channels, samples.shape[1]], scalars: Array([[Float]](repeating: samples.scalars, count: channels).joined()))
+        }
+        guard samples.shape[0] == channels else {
+            throw WallocError("\(item.url.path): \(samples.shape[0]) channel(s), the model takes \(channels)")
+        }
+        var x = SignalPreparation.normalize(samples, SignalPreparation.audioLevel(of: samples))
+        if x.shape[1] < want {
+            let n = x.shape[1]
+            var padded = Tensor(zeros: [channels, want])
+            for c in 0..<channels { for i in 0..<n { padded.scalars[c * want + i] = x.scalars[c * n + i] } }
+            x = padded
+        }
+        return (x, reader.sampleRate)
+    }
+
+    /// Resizes (area) `pixels` so that they cover `width` x `height`, then centre-crops to it.
+    public static func coverCrop(_ pixels: Tensor, width: Int, height: Int) -> Tensor {
+        let h = pixels.shape[1], w = pixels.shape[2]
+        if h == height && w == width { return pixels }
+        let s = max(Double(width) / Double(w), Double(height) / Double(h))
+        let rh = max(height, Int((Double(h) * s).rounded())), rw = max(width, Int((Double(w) * s).rounded()))
+        let resized = Resize.area(pixels, height: rh, width: rw)
+        let y0 = (rh - height) / 2, x0 = (rw - width) / 2
+        let c = pixels.shape[0]
+        return Tensor(uninitializedShape: [c, height, width]) { dst in
+            resized.withUnsafeBufferPointer { src in
+                for ch in 0..<c {
+                    for y in 0..<height {
+                        (dst.baseAddress! + (ch * height + y) * width).update(from: src.baseAddress! + (ch * rh + y0 + y) * rw + x0, count: width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stored values (integers held as floats) of a prepared signal.
+    func represent(_ x: Tensor) throws -> Tensor {
+        switch (options.representation, listing.modality) {
+        case (.latents, .image): return try codec.encode(SignalPreparation.imageToSignal(x))
+        case (.latents, .audio): return try codec.encode(x)
+        case (.resized, .image):
+            let (h, w) = resizedSize(x.shape)
+            var r = Resize.area(x, height: h, width: w)
+            for i in 0..<r.count { r.scalars[i] = min(255, max(0, (r.scalars[i] * 255).rounded())) }
+            return r
+        case (.resized, .audio):
+            var r = Resample.lowpass(x, length: resizedLength(x.shape[1]))
+            for i in 0..<r.count { r.scalars[i] = min(32767, max(-32767, (r.scalars[i] * 65534).rounded())) }
+            return r
+        }
+    }
+
+    func resizedSize(_ shape: [Int]) -> (Int, Int) {
+        let s = valueRatio.squareRoot()
+        return (max(1, Int((Double(shape[1]) / s).rounded())), max(1, Int((Double(shape[2]) / s).rounded())))
+    }
+
+    func resizedLength(_ l: Int) -> Int { max(1, Int((Double(l) / valueRatio).rounded())) }
+
+    /// The stored item shape for a prepared signal shape.
+    func itemShape(signal shape: [Int]) -> [Int] {
+        switch options.representation {
+        case .latents: return codec.latentShape(signalSize: Array(shape.dropFirst()))
+        case .resized:
+            if listing.modality == .image { let (h, w) = resizedSize(shape); return [shape[0], h, w] }
+            return [shape[0], resizedLength(shape[1])]
+        }
+    }
+
+    var valuesDescription: String {
+        switch (options.representation, listing.modality) {
+        case (.latents, _):
+            return "integer latents of the codec (|y| <= \(codec.quantizer.maxLevel)); as float32 they decode with walloc reconstruct"
+        case (.resized, .image):
+            return "8-bit pixels (0-255) of the prepared image resized by area averaging to as many values as the latents"
+        case (.resized, .audio):
+            return "the level-normalised signal (peak 0.5) low-pass resampled to as many values as the latents, times 65534 (16-bit)"
+        }
+    }
+
+    // MARK: running
+
+    /// Converts this worker's shards into `output` (created if needed) and writes its manifest.
+    /// `progress(done, total)` reports items; `shouldStop` is polled between groups of items.
+    public func run(output: URL, progress: (Int, Int) -> Void = { _, _ in },
+                    shouldStop: () -> Bool = { false }) throws -> ConversionSummary {
+        let fm = FileManager.default
+        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        let f = codec.config.downsampling
+        // The first item fixes the shapes (and, for audio, the sample rate and clip length).
+        let first = listing.items[0]
+        var targetFrames: Int?
+        var rate = 0
+        if listing.modality == .audio, let s = options.seconds {
+            rate = try AudioReader(url: first.url).sampleRate
+            targetFrames = Int((s * Double(rate)).rounded(.up) + Double(f - 1)) / f * f
+        }
+        let (firstSignal, firstRate) = try Threading.serially { try prepare(first, frames: targetFrames) }
+        if listing.modality == .audio { rate = firstRate }
+        let signalShape = firstSignal.shape
+        let itemShape = self.itemShape(signal: signalShape)
+        let itemBytes = itemShape.reduce(1, *) * dtype.width
+        let shardSize = options.shardSize ?? max(1, min(listing.items.count, (64 << 20) / max(1, itemBytes)))
+        let c = codec.config
+        var manifest = DatasetManifest(
+            datasetID: "", modality: listing.modality, representation: options.representation,
+            tensor: options.representation.rawValue, dtype: dtype.rawValue, itemShape: itemShape,
+            model: .init(fingerprint: codec.fingerprintHex, type: c.type.rawValue, channels: c.channels, J: c.J,
+                         latentDim: c.latentDim, latentBits: c.latentBits),
+            preparation: .init(size: options.size, seconds: options.seconds, sampleRate: listing.modality == .audio ? rate : nil,
+                               signalShape: signalShape, values: valuesDescription),
+            classes: listing.classes, items: listing.items.count, shardSize: shardSize,
+            shardCount: (listing.items.count + shardSize - 1) / shardSize, worker: nil, shards: [])
+        manifest.datasetID = datasetID(manifest)
+        if options.workers > 1 { manifest.worker = .init(index: options.worker, count: options.workers) }
+
+        let assigned = (0..<manifest.shardCount).filter { $0 % options.workers == options.worker - 1 }
+        try clean(output, manifest: manifest, assigned: assigned)
+
+        var records = [DatasetManifest.Shard]()
+        var done = 0, encodedItems = 0, encodedShards = 0, kept = 0
+        let total = assigned.reduce(0) { $0 + manifest.itemRange(ofShard: $1).count }
+        var toEncode = [Int]()
+        for s in assigned {
+            let url = output.appendingPathComponent(DatasetManifest.shardFileName(s))
+            let range = manifest.itemRange(ofShard: s)
+            if !options.force, fm.fileExists(atPath: url.path), let record = finishedShard(url, index: s, manifest: manifest) {
+                records.append(record)
+                kept += 1
+                done += range.count
+                continue
+            }
+            toEncode.append(s)
+        }
+        progress(done, total)
+        let group = max(1, 2 * Threading.count)
+        for s in toEncode {
+            let range = manifest.itemRange(ofShard: s)
+            let per = itemShape.reduce(1, *)
+            var values = Tensor(uninitialized: [range.count] + itemShape)
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let items = Array(listing.items[start..<min(range.upperBound, start + group)])
+                var results = [Result<Tensor, Error>?](repeating: nil, count: items.count)
+                results.withUnsafeMutableBufferPointer { rb in
+                    parallelFor(items.count) { i in
+                        rb[i] = Result {
+                            try Threading.serially {
+                                let (x, r) = try prepare(items[i], frames: targetFrames)
+                                guard x.shape == signalShape else {
+                                    let hint = listing.modality == .image ? "give --size WxH to bring every image to one size" : "give --seconds S to bring every clip to one length"
+                                    throw WallocError("\(items[i].url.path): prepared to \(x.shape), the first item to \(signalShape); \(hint)")
+                                }
+                                if listing.modality == .audio && r != rate {
+                                    throw WallocError("\(items[i].url.path): sample rate \(r) Hz, the first item's is \(rate) Hz")
+                                }
+                                return try represent(x)
+                            }
+                        }
+                    }
+                }
+                for (i, r) in results.enumerated() {
+                    switch r! {
+                    case .success(let y):
+                        precondition(y.shape == itemShape, "item shape \(y.shape) != \(itemShape)")
+                        let offset = (start - range.lowerBound + i) * per
+                        values.withUnsafeMutableBufferPointer { vb in
+                            y.withUnsafeBufferPointer { (vb.baseAddress! + offset).update(from: $0.baseAddress!, count: per) }
+                        }
+                    case .failure(let e as WallocError):
+                        let path = items[i].url.path
+                        throw e.message.hasPrefix(path) ? e : WallocError("\(path): \(e.message)")
+                    case .failure(let e):
+                        throw WallocError("\(items[i].url.path): \(e)")
+                    }
+                }
+                start += items.count
+                done += items.count
+                encodedItems += items.count
+                progress(done, total)
+                if shouldStop() { throw ConversionInterrupted() }
+            }
+            records.append(try writeShard(s, values: values, range: range, manifest: manifest, to: output))
+            encodedShards += 1
+        }
+        manifest.shards = records.sorted { $0.index < $1.index }
+        let name = options.workers == 1 ? DatasetManifest.fileName : DatasetManifest.partFileName(worker: options.worker, of: options.workers)
+        let url = output.appendingPathComponent(name)
+        try manifest.write(to: url)
+        return ConversionSummary(manifest: manifest, manifestURL: url, encodedItems: encodedItems, encodedShards: encodedShards, keptShards: kept)
+    }
+
+    /// The conversion's identity: the format, the model, the options and every item's name and label.
+    func datasetID(_ m: DatasetManifest) -> String {
+        var text = "\(DatasetManifest.formatName)/\(m.version)\nmodel=\(m.model.fingerprint)\nrepresentation=\(m.representation.rawValue)\n"
+        text += "size=\(m.preparation.size.map { "\($0)" } ?? "-")\nseconds=\(m.preparation.seconds.map { "\($0)" } ?? "-")\n"
+        text += "signal=\(m.preparation.signalShape)\nshard_size=\(m.shardSize)\nclasses=\(m.classes.joined(separator: "\u{1F}"))\n"
+        for item in listing.items { text += "\(item.name)\t\(item.label)\n" }
+        return SHA256Digest.hex(text)
+    }
+
+    /// Removes this worker's leftovers of killed runs, and refuses (or with `force` removes) files
+    /// of another conversion.
+    func clean(_ output: URL, manifest: DatasetManifest, assigned: [Int]) throws {
+        let fm = FileManager.default
+        let mine = Set(assigned.map(DatasetManifest.shardFileName))
+        let ownManifest = options.workers == 1 ? DatasetManifest.fileName : DatasetManifest.partFileName(worker: options.worker, of: options.workers)
+        for name in try fm.contentsOfDirectory(atPath: output.path) {
+            let url = output.appendingPathComponent(name)
+            if name.hasPrefix("."), let range = name.range(of: ".tmp-") {
+                let target = String(name.dropFirst().prefix(upTo: range.lowerBound))
+                if mine.contains(target) || target == ownManifest { try? fm.removeItem(at: url) }
+                continue
+            }
+            var foreign = false
+            if name.hasPrefix("shard-") && name.hasSuffix(".safetensors") {
+                // Unreadable shards are not judged here: this worker's are encoded again, others are
+                // left to `walloc latents merge` to report.
+                if let id = (try? Safetensors.readHeader(url))?.metadata["dataset_id"] { foreign = id != manifest.datasetID }
+            } else if name == DatasetManifest.fileName || (name.hasPrefix("manifest-part-") && name.hasSuffix(".json")) {
+                foreign = (try? DatasetManifest.read(url))?.datasetID != manifest.datasetID
+            }
+            guard foreign else { continue }
+            if !options.force {
+                throw WallocError("\(output.path): \(name) belongs to another conversion (other model, options or inputs); use --force to replace it, or another folder")
+            }
+            try fm.removeItem(at: url)
+        }
+    }
+
+    /// The record of a finished shard of this conversion at `url`, or nil when it is missing,
+    /// of another conversion, or damaged (its data no longer matches the digest in its metadata).
+    func finishedShard(_ url: URL, index: Int, manifest: DatasetManifest) -> DatasetManifest.Shard? {
+        guard let header = try? Safetensors.readHeader(url), header.metadata["dataset_id"] == manifest.datasetID,
+              let data = try? FileIO.read(url), data.count >= header.dataStart else { return nil }
+        let range = manifest.itemRange(ofShard: index)
+        let record = DatasetManifest.Shard(index: index, file: url.lastPathComponent, first: range.lowerBound, count: range.count,
+                                           bytes: data.count, sha256: SHA256Digest.hex(data))
+        guard DatasetShards.checkHeader(header, url: url, record: record, manifest: manifest) == nil,
+              header.metadata["data_sha256"] == SHA256Digest.hex(data.subdata(in: (data.startIndex + header.dataStart)..<data.endIndex))
+        else { return nil }
+        return record
+    }
+
+    func writeShard(_ index: Int, values: Tensor, range: Range<Int>, manifest: DatasetManifest, to output: URL) throws -> DatasetManifest.Shard {
+        let names = listing.items[range].map(\.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let namesJSON = String(decoding: try encoder.encode(names), as: UTF8.self)
+        let labels = Tensor(shape: [range.count], scalars: listing.items[range].map { Float($0.label) })
+        var metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
+                        "shard": String(index), "first": String(range.lowerBound), "names": namesJSON]
+        let tensors = [manifest.tensor: values, "labels": labels], dtypes = [manifest.tensor: dtype, "labels": SafetensorsDType.i64]
+        // The data section's digest goes into the metadata, so a damaged shard is found on resuming.
+        let draft = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata).encode()
+        let header = Int(draft.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        metadata["data_sha256"] = SHA256Digest.hex(draft.subdata(in: (draft.startIndex + 8 + header)..<draft.endIndex))
+        let data = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata).encode()
+        let url = output.appendingPathComponent(DatasetManifest.shardFileName(index))
+        try FileIO.writeAtomically(data, to: url)
+        return DatasetManifest.Shard(index: index, file: url.lastPathComponent, first: range.lowerBound, count: range.count,
+                                     bytes: data.count, sha256: SHA256Digest.hex(data))
+    }
+}
