@@ -55,11 +55,12 @@ struct LatentsConvert: ParsableCommand {
         try compute.apply()
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
-        if exists && !isDirectory.boolValue && URL(fileURLWithPath: input).pathExtension.lowercased() == "npy" {
+        let kind = exists && !isDirectory.boolValue ? try? InputKind(URL(fileURLWithPath: input)) : nil
+        if let kind, kind != .bitstream {
             guard size == nil, seconds == nil, shard == nil, shardSize == nil, !resized else {
-                throw ValidationError("--size, --seconds, --shard, --shard-size and --resized apply to datasets, not to one .npy signal")
+                throw ValidationError("--size, --seconds, --shard, --shard-size and --resized apply to datasets, not to one signal")
             }
-            try convertSignal()
+            if kind == .signal { try convertSignal() } else { try convertMediaFile(kind) }
         } else {
             try convertDataset()
         }
@@ -81,6 +82,25 @@ struct LatentsConvert: ParsableCommand {
         }
         let y = try codec.encode(x)
         try FileIO.writeAtomically(NPY.encode(y), to: outURL)
+    }
+
+    /// One image or audio file: the latents `walloc encode` would store (prepared, padded and
+    /// encoded the same way), as a float32 .npy of integers.
+    func convertMediaFile(_ kind: InputKind) throws {
+        let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
+        try OutputPolicy(force: force).check(outURL, inputs: [inURL])
+        let modality: Modality = kind == .audio ? .audio : .image
+        let c = try compressor(model: model, modality: modality)
+        guard c.codec.modality == modality else {
+            throw WallocError("\(input): \(modality.rawValue) input, but the model codes \(c.codec.modality.rawValue)")
+        }
+        let file: WLCFile
+        do {
+            file = modality == .image ? try c.compress(image: try ImageIO.read(inURL)).file : try c.compress(audioFile: inURL)
+        } catch let e as WallocError where !e.message.hasPrefix(input) {
+            throw WallocError("\(input): \(e.message)")
+        }
+        try FileIO.writeAtomically(NPY.encode(try c.latents(of: file)), to: outURL)
     }
 
     func convertDataset() throws {
@@ -181,14 +201,18 @@ struct Reconstruct: ParsableCommand {
         abstract: "Decode integer latents to the clamped reconstruction.",
         discussion: """
         LATENTS is a float32 .npy [latent_dim, h, w] or [latent_dim, l] (a leading batch dimension \
-        of 1 accepted) of integers in the quantiser's range. OUT is the signal clamped to \
-        [-0.5, 0.5], as the reference forward() returns it in eval mode.
+        of 1 accepted) of integers in the quantiser's range. A .npy OUT is the signal clamped to \
+        [-0.5, 0.5], as the reference forward() returns it in eval mode. An image OUT (png, webp, \
+        tiff, jpg) gets the signal + 0.5 as pixels; an audio OUT (wav, flac, ogg) the signal as \
+        samples at --sample-rate (latents carry no padding or level: use walloc decode on a .wlc \
+        file for the original size and loudness).
         """
     )
 
-    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Option(help: "Model directory (default: the embedded model for the latents' rank).") var model: String?
     @Argument(help: "Latents (.npy).") var latents: String
-    @Option(name: .shortAndLong, help: "Output signal (.npy).") var output: String
+    @Option(name: .shortAndLong, help: "Output: .npy signal, image or audio file.") var output: String
+    @Option(help: "Audio outputs: sample rate in Hz.") var sampleRate: Int = 44_100
     @Flag(help: "Overwrite OUT if it exists.") var force = false
     @OptionGroup var compute: ComputeOptions
 
@@ -196,16 +220,31 @@ struct Reconstruct: ParsableCommand {
         try compute.apply()
         let outURL = URL(fileURLWithPath: output)
         try OutputPolicy(force: force).check(outURL, inputs: [URL(fileURLWithPath: latents)])
-        let codec = try loadModel(model)
+        let ext = outURL.pathExtension.lowercased()
+        let kind = try InputKind(outURL)
+        guard kind != .bitstream else { throw ValidationError("OUT must be .npy, an image or an audio file") }
+        let raw = try readTensor(latents)
+        let codec = try model.map(loadModel) ?? compressor(model: nil, modality: raw.rank == 2 ? .audio : .image).codec
+        if kind != .signal && kind != (codec.modality == .image ? .image : .audio) {
+            throw ValidationError("\(output): the model codes \(codec.modality.rawValue); write a .npy or \(codec.modality == .image ? "an image" : "an audio") file")
+        }
+        guard (1...10_000_000).contains(sampleRate) else { throw ValidationError("--sample-rate must be 1...10000000") }
         let rank = codec.modality == .image ? 3 : 2
-        let y = try dropBatch(try readTensor(latents), rank: rank, what: latents)
+        let y = try dropBatch(raw, rank: rank, what: latents)
         do {
             try codec.checkLatents(y)
         } catch let e as WallocError {
             throw WallocError("\(latents): \(e.message)")
         }
-        let x = try codec.decode(y)
-        try FileIO.writeAtomically(NPY.encode(x), to: outURL)
+        switch kind {
+        case .image:
+            let x = codec.modality == .image ? try codec.decodeTiled(y) : try codec.decode(y)
+            try ImageIO.write(SignalPreparation.signalToImage(x), to: outURL, format: try ImageFormat(fileExtension: ext))
+        case .audio:
+            try AudioIO.write(try codec.decode(y), sampleRate: sampleRate, to: outURL)
+        default:
+            try FileIO.writeAtomically(NPY.encode(try codec.decode(y)), to: outURL)
+        }
     }
 }
 

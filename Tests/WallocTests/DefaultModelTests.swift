@@ -85,4 +85,33 @@ struct DefaultModelTests {
         #expect(between > 45, "whole vs tiled: \(between) dB")
         #expect(psnrTiled > psnrWhole - 0.05, "whole \(psnrWhole) dB, tiled \(psnrTiled) dB")
     }
+
+    @Test("walloc latents and reconstruct take image and audio files")
+    func latentsOfFiles() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let photo = Self.samples.appendingPathComponent("chelsea.png").path
+        let music = Self.samples.appendingPathComponent("wanderer-excerpt.flac").path
+        for args in [["latents", photo, "-o", path("y.npy")], ["reconstruct", path("y.npy"), "-o", path("x.png")],
+                     ["latents", music, "-o", path("a.npy")], ["reconstruct", path("a.npy"), "-o", path("a.wav"), "--sample-rate", "44100"],
+                     ["encode", "--quiet", photo, "-o", path("c.wlc")]] {
+            let r = try CLI.run(args)
+            try #require(r.status == 0, "\(args): \(r.stderr)")
+        }
+        // The latents are exactly those the .wlc file stores: 451 x 300 pixels padded to 456 x 304.
+        let y = try NPY.read(URL(fileURLWithPath: path("y.npy")))
+        #expect(y.shape == [12, 38, 57])
+        let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
+        #expect(try c.latents(of: try WLCFile.decode(try FileIO.read(URL(fileURLWithPath: path("c.wlc"))))) == y)
+        #expect(try ImageIO.read(URL(fileURLWithPath: path("x.png"))).pixels.shape == [3, 304, 456])
+        // 4 s of stereo: 176,400 samples padded to a multiple of 256, latents with 2 extra positions.
+        #expect(try NPY.read(URL(fileURLWithPath: path("a.npy"))).shape == [32, 692])
+        let audio = try AudioIO.read(URL(fileURLWithPath: path("a.wav")))
+        #expect(audio.samples.shape == [2, 176_640] && audio.sampleRate == 44_100)
+        // Image latents cannot become audio, and nothing is written.
+        let bad = try CLI.run(["reconstruct", path("y.npy"), "-o", path("z.wav")])
+        #expect(bad.status != 0 && bad.stderr.contains("the model codes image"))
+        #expect(!FileManager.default.fileExists(atPath: path("z.wav")))
+    }
 }
