@@ -75,13 +75,17 @@ func forEachFile(_ files: [URL], bar: ProgressBar, _ body: (Int, URL) throws -> 
     if failures > 0 { throw ExitCode(1) }
 }
 
-/// Finds the model: `--model DIR`, else the default model for the modality.
-func compressor(model: String?, modality: Modality) throws -> Compressor {
-    if let model { return try Compressor.load(modelDirectory: URL(fileURLWithPath: model)) }
+/// The embedded default model's directory for `modality`, or a clear error.
+func defaultModelDirectory(_ modality: Modality) throws -> URL {
     guard let url = DefaultModels.directory(for: modality) else {
         throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
     }
-    return try Compressor.load(modelDirectory: url)
+    return url
+}
+
+/// Finds the model: `--model DIR`, else the default model for the modality.
+func compressor(model: String?, modality: Modality) throws -> Compressor {
+    try Compressor.load(modelDirectory: model.map { URL(fileURLWithPath: $0) } ?? defaultModelDirectory(modality))
 }
 
 struct Encode: ParsableCommand {

@@ -50,9 +50,7 @@ struct Eval: ParsableCommand {
         if model.isEmpty {
             let allAudio = files.allSatisfy { Evaluator.modality(ofFile: $0) == .audio }
             let modality: Modality = allAudio ? .audio : .image
-            guard let dir = DefaultModels.directory(for: modality) else {
-                throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
-            }
+            let dir = try defaultModelDirectory(modality)
             compressors.append(try Compressor.load(modelDirectory: dir))
             paths.append(dir.path)
         } else {

@@ -153,10 +153,7 @@ struct LatentsConvert: ParsableCommand {
     }
 
     func defaultCodec(_ modality: Modality) throws -> Codec {
-        guard let url = DefaultModels.directory(for: modality) else {
-            throw WallocError("no default \(modality.rawValue) model is installed; pass --model DIR")
-        }
-        return try Codec.load(from: url)
+        try Codec.load(from: defaultModelDirectory(modality))
     }
 }
 
