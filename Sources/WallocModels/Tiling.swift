@@ -2,19 +2,17 @@ import WallocNN
 import WallocTensor
 import WallocWavelets
 
-/// Large images in tiles, so the networks' working memory and the attention's quadratic cost stay
-/// bounded.
+/// Large images in pieces, so working memory and the attention's quadratic cost stay bounded.
 ///
-/// The wavelet transforms always run on the whole image (their memory is a fixed multiple of
-/// the image's), so only the networks see tiles:
-/// - encoding with the lightweight (pointwise) encoder needs no tiles and is exact; the full VAE
-///   encoder runs on overlapping tiles of bands, each latent taken from the tile where it lies
-///   furthest from an inner edge;
-/// - decoding runs the decoder on overlapping tiles of latents and blends the decoded bands
-///   with linear ramps across each overlap (no seams), then synthesises the whole image.
-/// Convolutions see all the context they need once the overlap exceeds their reach; the
-/// decoder's mid-block attention sees its tile instead of the whole image, which is where tiled
-/// and whole decoding differ (measured in docs/design.md).
+/// - Encoding with a lightweight (pointwise) encoder runs in strips of rows, each strip's wavelet
+///   transform widened by the transform's reach and read with periodic wrap: exact. The full VAE
+///   encoder runs on overlapping tiles of whole-image bands, each latent taken from the tile where
+///   it lies furthest from an inner edge.
+/// - Decoding runs the decoder on overlapping tiles of latents and blends the decoded bands with
+///   linear ramps across each overlap (no seams), then synthesises the whole image. Convolutions
+///   see all the context they need once the overlap exceeds their reach; the decoder's mid-block
+///   attention sees its tile instead of the whole image, which is where tiled and whole decoding
+///   differ (measured in docs/design.md).
 extension Codec {
     /// Encoding: latent grids up to this many positions per side are encoded whole.
     public static let defaultTile = 128
@@ -32,7 +30,7 @@ extension Codec {
     public func encodeTiled(_ x: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap) throws -> Tensor {
         try checkSignal(x)
         guard modality == .image, x.rank == 3 else { return try encode(x) }
-        guard case .vae = encoder else { return try encode(x) }
+        guard case .vae = encoder else { return try encodeStrips(x) }
         let bands = try analysis(x)
         let h = bands.shape[1], w = bands.shape[2]
         if h <= tile && w <= tile { return try encode(x) }
@@ -45,6 +43,41 @@ extension Codec {
             let kept = y.window(rows: (rows.lowerBound - wr.lowerBound)..<(rows.upperBound - wr.lowerBound),
                                 columns: (cols.lowerBound - wc.lowerBound)..<(cols.upperBound - wc.lowerBound))
             out.paste(kept, rows: rows, columns: cols)
+        }
+        return out
+    }
+
+    /// Latents of an image `[C, H, W]` (sizes multiples of 2^J) for a pointwise encoder, in
+    /// horizontal strips of `strip` band rows, so only one strip's wavelet transform is in memory.
+    /// The pointwise encoder needs no context and the transform `waveletMargin` band rows on each
+    /// side, read with periodic wrap as the whole-image transform sees them: the result equals
+    /// whole-image encoding (up to float rounding).
+    public func encodeStrips(_ x: Tensor, strip: Int = 64) throws -> Tensor {
+        try checkSignal(x)
+        guard modality == .image, x.rank == 3, strip >= 1 else { return try encode(x) }
+        if case .vae = encoder { throw WallocError("strip encoding needs a pointwise (lightweight) encoder") }
+        let f = config.downsampling, c = x.shape[0], height = x.shape[1], width = x.shape[2]
+        let n = height / f, w = width / f, m = Codec.waveletMargin
+        if n <= 2 * strip { return try encode(x) }
+        var out = Tensor(uninitialized: [config.latentDim, n, w])
+        var p = 0
+        while p < n {
+            let q = min(n, p + strip), rows = (q - p + 2 * m) * f, first = (p - m) * f
+            let window = Tensor(uninitializedShape: [c, rows, width]) { dst in
+                x.withUnsafeBufferPointer { src in
+                    for ch in 0..<c {
+                        for r in 0..<rows {
+                            let y = ((first + r) % height + height) % height
+                            (dst.baseAddress! + (ch * rows + r) * width).update(from: src.baseAddress! + (ch * height + y) * width, count: width)
+                        }
+                    }
+                }
+            }
+            let bands = try analysis(window).window(rows: m..<(m + q - p), columns: 0..<w)
+            var y = encodeBands(bands)
+            quantizer.round(&y)
+            out.paste(y, rows: p..<q, columns: 0..<w)
+            p = q
         }
         return out
     }
@@ -87,7 +120,46 @@ extension Codec {
                 parallelFor(bandsCount) { c in for i in 0..<(h * w) { dst[c * h * w + i] /= wp[i] } }
             }
         }
-        return try reconstruct(bands: sum)
+        return try reconstructStrips(bands: sum)
+    }
+
+    /// `reconstruct(bands:)` for an image in horizontal strips of `strip` band rows, so only one
+    /// strip's inverse wavelet transform is in memory besides the bands and the output. Each strip
+    /// reads `waveletMargin` band rows more on each side with periodic wrap, as the whole-image
+    /// transform does: the result equals whole-image synthesis (up to float rounding).
+    public func reconstructStrips(bands: Tensor, strip: Int = 64) throws -> Tensor {
+        guard modality == .image, postFilter == nil, bands.rank == 3, strip >= 1 else { return try reconstruct(bands: bands) }
+        let planes = bands.shape[0], n = bands.shape[1], w = bands.shape[2], m = Codec.waveletMargin
+        if n <= 2 * strip { return try reconstruct(bands: bands) }
+        let f = config.downsampling, c = planes / (f * f), width = w * f, height = n * f
+        var out = Tensor(uninitialized: [c, height, width])
+        var p = 0
+        while p < n {
+            let q = min(n, p + strip), rows = q - p + 2 * m
+            let window = Tensor(uninitializedShape: [planes, rows, w]) { dst in
+                bands.withUnsafeBufferPointer { src in
+                    for b in 0..<planes {
+                        for r in 0..<rows {
+                            let y = ((p - m + r) % n + n) % n
+                            (dst.baseAddress! + (b * rows + r) * w).update(from: src.baseAddress! + (b * n + y) * w, count: w)
+                        }
+                    }
+                }
+            }
+            let x = try synthesis(window)  // [c, rows·f, width]; rows m·f ..< (m + q − p)·f are exact
+            let keep = (q - p) * f
+            x.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    let s = src.baseAddress!, d = dst.baseAddress!
+                    parallelFor(c) { ch in
+                        let from = s + (ch * rows * f + m * f) * width, to = d + (ch * height + p * f) * width
+                        for i in 0..<(keep * width) { to[i] = min(max(from[i], -0.5), 0.5) }
+                    }
+                }
+            }
+            p = q
+        }
+        return out
     }
 
     /// Tiles of at most `tile` x `tile` covering `h` x `w`, in row-major order, of near-equal sizes.

@@ -96,3 +96,42 @@ struct TilingTests {
         #expect(try vae.decodeTiled(y3) == reference)
     }
 }
+
+@Suite("Images encoded in strips")
+struct StripEncodingTests {
+    @Test("strip encoding equals whole-image encoding", arguments: ["codec2d_light", "linear2d_gray"])
+    func equalsWhole(model: String) throws {
+        let codec = try Codec.load(from: Fixtures.reference(model))
+        let c = codec.config.channels, f = codec.config.downsampling
+        // 37 band rows: strips of 4 leave a short last strip, and the wrap-around reaches past both ends.
+        let x = RoundTripTests.pixels(channels: c, height: 37 * f, width: 5 * f, seed: 11).map { $0 - 0.5 }
+        let whole = try codec.encode(x)
+        for strip in [4, 9, 18] {
+            let strips = try codec.encodeStrips(x, strip: strip)
+            #expect(strips.shape == whole.shape)
+            var differ = 0
+            for i in 0..<whole.count where strips.scalars[i] != whole.scalars[i] {
+                differ += 1
+                #expect(abs(strips.scalars[i] - whole.scalars[i]) <= 1, "strip \(strip): latent \(i)")
+            }
+            // Float rounding may flip a latent that lies on a rounding boundary, nothing more.
+            #expect(differ <= whole.count / 1000, "strip \(strip): \(differ) of \(whole.count) latents differ")
+        }
+        let vae = try Codec.load(from: Fixtures.reference("codec2d_full"))
+        #expect(throws: WallocError.self) { try vae.encodeStrips(RoundTripTests.pixels(channels: 3, height: 64, width: 64, seed: 1).map { $0 - 0.5 }, strip: 2) }
+    }
+
+    @Test("strip synthesis equals whole-image synthesis")
+    func synthesisEqualsWhole() throws {
+        let codec = try Codec.load(from: Fixtures.reference("codec2d_light"))
+        let f = codec.config.downsampling
+        let x = RoundTripTests.pixels(channels: 3, height: 37 * f, width: 5 * f, seed: 12).map { $0 - 0.5 }
+        let bands = try codec.analysis(x)
+        let whole = try codec.reconstruct(bands: bands)
+        for strip in [4, 9, 18] {
+            let strips = try codec.reconstructStrips(bands: bands, strip: strip)
+            #expect(strips.shape == whole.shape)
+            #expect(strips.maxAbsDifference(whole) < 1e-5, "strip \(strip)")
+        }
+    }
+}
