@@ -83,6 +83,11 @@ func defaultModelDirectory(_ modality: Modality) throws -> URL {
     return url
 }
 
+/// The embedded default codec for `modality` (weights only: no entropy tables, no fingerprint).
+func defaultCodec(_ modality: Modality) throws -> Codec {
+    try Codec.load(from: defaultModelDirectory(modality))
+}
+
 /// Finds the model: `--model DIR`, else the default model for the modality.
 func compressor(model: String?, modality: Modality) throws -> Compressor {
     try Compressor.load(modelDirectory: model.map { URL(fileURLWithPath: $0) } ?? defaultModelDirectory(modality))

@@ -91,10 +91,7 @@ struct LatentsConvert: ParsableCommand {
         try OutputPolicy(force: force).check(outURL, inputs: [inURL])
         let modality: Modality = kind == .audio ? .audio : .image
         let c = try compressor(model: model, modality: modality)
-        guard c.codec.modality == modality else {
-            throw WallocError("\(input): \(modality.rawValue) input, but the model codes \(c.codec.modality.rawValue)")
-        }
-        let file: WLCFile
+        let file: WLCFile  // a model of the other modality is refused by `compress`
         do {
             file = modality == .image ? try c.compress(image: try ImageIO.read(inURL)).file : try c.compress(audioFile: inURL)
         } catch let e as WallocError where !e.message.hasPrefix(input) {
@@ -150,10 +147,6 @@ struct LatentsConvert: ParsableCommand {
                 print("worker \(options.worker) of \(options.workers) done; once every worker has finished: walloc latents merge OUT... -o OUT")
             }
         }
-    }
-
-    func defaultCodec(_ modality: Modality) throws -> Codec {
-        try Codec.load(from: defaultModelDirectory(modality))
     }
 }
 
@@ -221,7 +214,7 @@ struct Reconstruct: ParsableCommand {
         let kind = try InputKind(outURL)
         guard kind != .bitstream else { throw ValidationError("OUT must be .npy, an image or an audio file") }
         let raw = try readTensor(latents)
-        let codec = try model.map(loadModel) ?? compressor(model: nil, modality: raw.rank == 2 ? .audio : .image).codec
+        let codec = try model.map(loadModel) ?? defaultCodec(raw.rank == 2 ? .audio : .image)
         if kind != .signal && kind != (codec.modality == .image ? .image : .audio) {
             throw ValidationError("\(output): the model codes \(codec.modality.rawValue); write a .npy or \(codec.modality == .image ? "an image" : "an audio") file")
         }
@@ -235,8 +228,7 @@ struct Reconstruct: ParsableCommand {
         }
         switch kind {
         case .image:
-            let x = codec.modality == .image ? try codec.decodeTiled(y) : try codec.decode(y)
-            try ImageIO.write(SignalPreparation.signalToImage(x), to: outURL, format: try ImageFormat(fileExtension: ext))
+            try ImageIO.write(SignalPreparation.signalToImage(try codec.decodeTiled(y)), to: outURL, format: try ImageFormat(fileExtension: ext))
         case .audio:
             try AudioIO.write(try codec.decode(y), sampleRate: sampleRate, to: outURL)
         default:

@@ -56,24 +56,13 @@ extension Codec {
         try checkSignal(x)
         guard modality == .image, x.rank == 3, strip >= 1 else { return try encode(x) }
         if case .vae = encoder { throw WallocError("strip encoding needs a pointwise (lightweight) encoder") }
-        let f = config.downsampling, c = x.shape[0], height = x.shape[1], width = x.shape[2]
-        let n = height / f, w = width / f, m = Codec.waveletMargin
+        let f = config.downsampling, n = x.shape[1] / f, w = x.shape[2] / f, m = Codec.waveletMargin
         if n <= 2 * strip { return try encode(x) }
         var out = Tensor(uninitialized: [config.latentDim, n, w])
         var p = 0
         while p < n {
             let q = min(n, p + strip), rows = (q - p + 2 * m) * f, first = (p - m) * f
-            let window = Tensor(uninitializedShape: [c, rows, width]) { dst in
-                x.withUnsafeBufferPointer { src in
-                    for ch in 0..<c {
-                        for r in 0..<rows {
-                            let y = ((first + r) % height + height) % height
-                            (dst.baseAddress! + (ch * rows + r) * width).update(from: src.baseAddress! + (ch * height + y) * width, count: width)
-                        }
-                    }
-                }
-            }
-            let bands = try analysis(window).window(rows: m..<(m + q - p), columns: 0..<w)
+            let bands = try analysis(Codec.periodicRows(x, first: first, count: rows)).window(rows: m..<(m + q - p), columns: 0..<w)
             var y = encodeBands(bands)
             quantizer.round(&y)
             out.paste(y, rows: p..<q, columns: 0..<w)
@@ -136,17 +125,7 @@ extension Codec {
         var p = 0
         while p < n {
             let q = min(n, p + strip), rows = q - p + 2 * m
-            let window = Tensor(uninitializedShape: [planes, rows, w]) { dst in
-                bands.withUnsafeBufferPointer { src in
-                    for b in 0..<planes {
-                        for r in 0..<rows {
-                            let y = ((p - m + r) % n + n) % n
-                            (dst.baseAddress! + (b * rows + r) * w).update(from: src.baseAddress! + (b * n + y) * w, count: w)
-                        }
-                    }
-                }
-            }
-            let x = try synthesis(window)  // [c, rows·f, width]; rows m·f ..< (m + q − p)·f are exact
+            let x = try synthesis(Codec.periodicRows(bands, first: p - m, count: rows))  // [c, rows·f, width]; rows m·f ..< (m + q − p)·f are exact
             let keep = (q - p) * f
             x.withUnsafeBufferPointer { src in
                 out.withUnsafeMutableBufferPointer { dst in
@@ -160,6 +139,22 @@ extension Codec {
             p = q
         }
         return out
+    }
+
+    /// Rows `first ..< first + count` of `[P, N, W]`, read with periodic wrap (`first` may be
+    /// negative and the range may pass `N`), as a contiguous `[P, count, W]`.
+    static func periodicRows(_ t: Tensor, first: Int, count: Int) -> Tensor {
+        let planes = t.shape[0], n = t.shape[1], w = t.shape[2]
+        return Tensor(uninitializedShape: [planes, count, w]) { dst in
+            t.withUnsafeBufferPointer { src in
+                for p in 0..<planes {
+                    for r in 0..<count {
+                        let y = ((first + r) % n + n) % n
+                        (dst.baseAddress! + (p * count + r) * w).update(from: src.baseAddress! + (p * n + y) * w, count: w)
+                    }
+                }
+            }
+        }
     }
 
     /// Tiles of at most `tile` x `tile` covering `h` x `w`, in row-major order, of near-equal sizes.

@@ -92,43 +92,8 @@ public enum WaveletAdjoint {
         precondition(f0.count == 10 && f1.count == 10, "wavelet adjoints take 10-tap filters")
         let n2 = n / 2
         if stride == 1 {
-            // Polyphase: e[i] = x[2(m + i) − 4], o[i] = x[2(m + i) − 3]; lo[m] = Σ_t f0[2t] e[m+t] + f0[2t+1] o[m+t].
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (n2 + 4)) { scratch in
-                let e = scratch.baseAddress!, o = e + n2 + 4
-                for i in 0..<(n2 + 4) {
-                    let k = 2 * i - 4
-                    if k >= 0 && k + 1 < n { e[i] = x[k]; o[i] = x[k + 1] } else { e[i] = x[wrap(k, n)]; o[i] = x[wrap(k + 1, n)] }
-                }
-                let a0 = V(repeating: f0[0]), a1 = V(repeating: f0[1]), a2 = V(repeating: f0[2]), a3 = V(repeating: f0[3])
-                let a4 = V(repeating: f0[4]), a5 = V(repeating: f0[5]), a6 = V(repeating: f0[6]), a7 = V(repeating: f0[7])
-                let a8 = V(repeating: f0[8]), a9 = V(repeating: f0[9])
-                let b0 = V(repeating: f1[0]), b1 = V(repeating: f1[1]), b2 = V(repeating: f1[2]), b3 = V(repeating: f1[3])
-                let b4 = V(repeating: f1[4]), b5 = V(repeating: f1[5]), b6 = V(repeating: f1[6]), b7 = V(repeating: f1[7])
-                let b8 = V(repeating: f1[8]), b9 = V(repeating: f1[9])
-                var m = 0
-                while m + 16 <= n2 {
-                    let e0 = load(e + m), e1 = load(e + m + 1), e2 = load(e + m + 2), e3 = load(e + m + 3), e4 = load(e + m + 4)
-                    let o0 = load(o + m), o1 = load(o + m + 1), o2 = load(o + m + 2), o3 = load(o + m + 3), o4 = load(o + m + 4)
-                    var l = a0 * e0
-                    l = l.addingProduct(a1, o0); l = l.addingProduct(a2, e1); l = l.addingProduct(a3, o1)
-                    l = l.addingProduct(a4, e2); l = l.addingProduct(a5, o2); l = l.addingProduct(a6, e3)
-                    l = l.addingProduct(a7, o3); l = l.addingProduct(a8, e4); l = l.addingProduct(a9, o4)
-                    var h = b0 * e0
-                    h = h.addingProduct(b1, o0); h = h.addingProduct(b2, e1); h = h.addingProduct(b3, o1)
-                    h = h.addingProduct(b4, e2); h = h.addingProduct(b5, o2); h = h.addingProduct(b6, e3)
-                    h = h.addingProduct(b7, o3); h = h.addingProduct(b8, e4); h = h.addingProduct(b9, o4)
-                    store(l, lo + m); store(h, hi + m)
-                    m += 16
-                }
-                while m < n2 {
-                    var l: Float = 0, h: Float = 0
-                    for t in 0..<5 {
-                        l += f0[2 * t] * e[m + t] + f0[2 * t + 1] * o[m + t]
-                        h += f1[2 * t] * e[m + t] + f1[2 * t + 1] * o[m + t]
-                    }
-                    lo[m] = l; hi[m] = h
-                    m += 1
-                }
+                gatherRange(x, n: n, range: 0..<n2, lo: lo, hi: hi, scratch: scratch.baseAddress!, f0: f0, f1: f1)
             }
             return
         }

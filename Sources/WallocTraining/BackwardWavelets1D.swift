@@ -41,9 +41,12 @@ extension WaveletAdjoint {
         return out
     }
 
-    /// Outputs `m` in `range` of one row (polyphase: `e[i] = x[2(m0 + i) − 4]`, `o[i] = x[2(m0 + i) − 3]`).
+    /// Outputs `m` in `range` of one contiguous row, `lo[m] = Σ_j f0[j] x[(2m + j − 4) mod n]` (and `hi`
+    /// with `f1`; 10-tap filters), vectorised in polyphase form: `e[i] = x[2(m0 + i) − 4]`,
+    /// `o[i] = x[2(m0 + i) − 3]`. `scratch` holds `2 · (range.count + 4)` floats.
     static func gatherRange(_ x: UnsafePointer<Float>, n: Int, range: Range<Int>, lo: UnsafeMutablePointer<Float>,
-                            hi: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                            hi: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                            f0: [Float] = Bior44.g0, f1: [Float] = Bior44.g1) {
         typealias V = SIMD16<Float>
         let count = range.count
         let e = scratch, o = scratch + count + 4
@@ -55,7 +58,6 @@ extension WaveletAdjoint {
                 e[i] = x[wrap(k, n)]; o[i] = x[wrap(k + 1, n)]
             }
         }
-        let f0 = Bior44.g0, f1 = Bior44.g1
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         let a0 = V(repeating: f0[0]), a1 = V(repeating: f0[1]), a2 = V(repeating: f0[2]), a3 = V(repeating: f0[3])
         let a4 = V(repeating: f0[4]), a5 = V(repeating: f0[5]), a6 = V(repeating: f0[6]), a7 = V(repeating: f0[7])
