@@ -100,16 +100,33 @@ struct Encode: ParsableCommand {
         One input: OUT is the output file. Several inputs or a directory: OUT is a directory and each \
         input becomes OUT/<name>.wlc. Images are scaled to [-0.5, 0.5] and reflect-padded to a \
         multiple of 2^J (cropped back on decoding); an alpha channel the model does not take is \
-        dropped. Audio has its DC removed and its peak scaled to 0.5; both are restored on decoding.
+        dropped. Audio has its DC removed and its peak scaled to 0.5; both are restored on decoding. \
+        Variable-rate models (the defaults) take --quality, or find the highest quality whose file \
+        meets --target-bpp (images) or --target-kbps (audio).
         """
     )
     @Argument(help: "Input files or directories.") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output file or directory.") var output: String
     @Option(help: "Model directory (default: the embedded model for the input's modality).") var model: String?
     @Option(help: "Latent coding: rans (default), webp or png (the reference's lossless latent images).") var coding: String = "rans"
+    @Option(help: "Quality from 1 (smallest file) to 100 (best), variable-rate models only (default: the model's).") var quality: Int?
+    @Option(name: .customLong("target-bpp"), help: "Images: the highest quality whose file has at most this many bits per pixel.")
+    var targetBPP: Double?
+    @Option(name: .customLong("target-kbps"), help: "Audio: the highest quality whose file has at most this many kilobits per second.")
+    var targetKbps: Double?
     @Flag(help: "Overwrite existing outputs.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if [quality != nil, targetBPP != nil, targetKbps != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give at most one of --quality, --target-bpp and --target-kbps")
+        }
+        if let quality, !Quality.range.contains(quality) { throw ValidationError("--quality must be from 1 to 100, got \(quality)") }
+        for (name, v) in [("--target-bpp", targetBPP), ("--target-kbps", targetKbps)] {
+            if let v, !(v > 0 && v.isFinite) { throw ValidationError("\(name) must be a positive number") }
+        }
+    }
 
     func run() throws {
         try compute.apply()
@@ -130,21 +147,35 @@ struct Encode: ParsableCommand {
             var c = try cache[key] ?? compressor(model: model, modality: modality)
             cache[key] = c
             c.coding = mode
-            let file: WLCFile
+            if let quality { c = try c.withQuality(quality) }
             var note = ""
+            let encode: (Compressor) throws -> WLCFile
             switch kind {
             case .image:
-                let (f, dropped) = try c.compress(image: try ImageIO.read(input))
-                file = f
-                if dropped { note = " (alpha channel dropped)" }
+                let image = try ImageIO.read(input)
+                encode = { c in
+                    let (f, dropped) = try c.compress(image: image)
+                    if dropped { note = " (alpha channel dropped)" }
+                    return f
+                }
             case .audio:
                 // Long recordings stream through in pieces; a bar shows when one file is long.
                 let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
-                file = try c.compress(audioFile: input) { single.update(Int($0 * 1000)) }
+                encode = { c in try c.compress(audioFile: input) { single.update(Int($0 * 1000)) } }
             case .signal:
                 let rank = c.codec.modality == .image ? 3 : 2
-                file = try c.compress(signal: try dropBatch(try readTensor(input.path), rank: rank, what: input.path))
+                let signal = try dropBatch(try readTensor(input.path), rank: rank, what: input.path)
+                encode = { c in try c.compress(signal: signal) }
             case .bitstream: throw WallocError("\(input.path) is already a .wlc file")
+            }
+            let file: WLCFile
+            if let target = try rateTarget(for: kind) {
+                let found = try c.compress(toTarget: target, encode)
+                file = found.file
+                note += " (quality \(found.quality))"
+            } else {
+                file = try encode(c)
+                if let q = c.quality, quality == nil { note += " (quality \(q))" }
             }
             let data = file.encode()
             try FileIO.writeAtomically(data, to: out)
@@ -161,6 +192,21 @@ struct Encode: ParsableCommand {
                 bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
             }
         }
+    }
+}
+
+extension Encode {
+    /// The size target for an input of this kind, if one was asked for.
+    func rateTarget(for kind: InputKind) throws -> RateTarget? {
+        if let targetBPP {
+            guard kind != .audio else { throw WallocError("--target-bpp applies to images; use --target-kbps for audio") }
+            return .bitsPerPixel(targetBPP)
+        }
+        if let targetKbps {
+            guard kind == .audio else { throw WallocError("--target-kbps applies to audio; use --target-bpp for images") }
+            return .kilobitsPerSecond(targetKbps)
+        }
+        return nil
     }
 }
 

@@ -40,6 +40,11 @@ struct Info: ParsableCommand {
             ("example_signal_shape", signalShape),
             ("example_latent_shape", latentShape),
         ]
+        if let rate = c.rate {
+            info += [("quality_range", [Quality.range.lowerBound, Quality.range.upperBound]), ("default_quality", rate.defaultQuality),
+                     ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
+                     ("quality_conditioned_decoder", rate.condition)]
+        }
         if let ne = c.Ne { info.insert(("Ne", ne), at: 4) }
         if let nd = c.Nd { info.insert(("Nd", nd), at: 4) }
         try emit(info, decimals: "%.2fx")
@@ -54,7 +59,7 @@ struct Info: ParsableCommand {
             ("format_version", h.version), ("model", h.modelName),
             ("model_fingerprint", h.fingerprint.map { String(format: "%02x", $0) }.joined()),
             ("modality", h.modality == .image ? "image" : "audio"), ("shape", h.originalShape),
-            ("latent_shape", h.latentShape), ("latent_bits", h.latentBits),
+            ("latent_shape", h.latentShape), ("latent_bits", h.latentBits), ("quality", h.quality.map { $0 as Any } ?? "none (fixed-rate model)"),
             ("coding", ["rans", "webp", "png"][Int(h.coding.rawValue)]),
             ("padding_before", h.paddingBefore), ("padding_after", h.paddingAfter),
             ("file_bytes", data.count), ("payload_bytes", f.payload.count),

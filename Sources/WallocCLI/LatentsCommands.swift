@@ -41,6 +41,7 @@ struct LatentsConvert: ParsableCommand {
     @Option(help: "Model directory (default: the embedded model for the input's modality).") var model: String?
     @Argument(help: "Input signal (.npy), dataset folder or list file.") var input: String
     @Option(name: .shortAndLong, help: "Output latents (.npy) or dataset folder.") var output: String
+    @Option(help: "Variable-rate models: the quality setting, 1-100 (default: the model's).") var quality: Int?
     @Option(help: "Datasets: resize (area) and centre-crop every image to WxH.") var size: String?
     @Option(help: "Datasets: cut or zero-pad every audio clip to S seconds.") var seconds: Double?
     @Option(help: "Datasets: convert only shards I, I+N, ... (1-based I of N workers).") var shard: String?
@@ -71,7 +72,7 @@ struct LatentsConvert: ParsableCommand {
         try OutputPolicy(force: force).check(outURL, inputs: [URL(fileURLWithPath: input)])
         let given = try model.map(loadModel)
         let raw = try readTensor(input)
-        let codec = try given ?? defaultCodec(raw.rank == 2 ? .audio : .image)
+        let codec = try atQuality(quality, given ?? defaultCodec(raw.rank == 2 ? .audio : .image))
         let rank = codec.modality == .image ? 3 : 2
         let x = try dropBatch(raw, rank: rank, what: input)
         try codec.checkSignal(x)
@@ -90,7 +91,8 @@ struct LatentsConvert: ParsableCommand {
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
         try OutputPolicy(force: force).check(outURL, inputs: [inURL])
         let modality: Modality = kind == .audio ? .audio : .image
-        let c = try compressor(model: model, modality: modality)
+        var c = try compressor(model: model, modality: modality)
+        if let quality { c = try c.withQuality(quality) }
         let file: WLCFile  // a model of the other modality is refused by `compress`
         do {
             file = modality == .image ? try c.compress(image: try ImageIO.read(inURL)).file : try c.compress(audioFile: inURL)
@@ -106,7 +108,7 @@ struct LatentsConvert: ParsableCommand {
             throw WallocError("\(output): is a file; a dataset's latents go to a folder")
         }
         let listing = try DatasetListing.read(input)
-        let codec = try model.map(loadModel) ?? defaultCodec(listing.modality)
+        let codec = try atQuality(quality, model.map(loadModel) ?? defaultCodec(listing.modality))
         var options = ConversionOptions()
         options.representation = resized ? .resized : .latents
         options.seconds = seconds
@@ -203,6 +205,7 @@ struct Reconstruct: ParsableCommand {
     @Argument(help: "Latents (.npy).") var latents: String
     @Option(name: .shortAndLong, help: "Output: .npy signal, image or audio file.") var output: String
     @Option(help: "Audio outputs: sample rate in Hz.") var sampleRate: Int = 44_100
+    @Option(help: "Variable-rate models: the quality setting the latents were made at (default: the model's).") var quality: Int?
     @Flag(help: "Overwrite OUT if it exists.") var force = false
     @OptionGroup var compute: ComputeOptions
 
@@ -214,7 +217,7 @@ struct Reconstruct: ParsableCommand {
         let kind = try InputKind(outURL)
         guard kind != .bitstream else { throw ValidationError("OUT must be .npy, an image or an audio file") }
         let raw = try readTensor(latents)
-        let codec = try model.map(loadModel) ?? defaultCodec(raw.rank == 2 ? .audio : .image)
+        let codec = try atQuality(quality, model.map(loadModel) ?? defaultCodec(raw.rank == 2 ? .audio : .image))
         if kind != .signal && kind != (codec.modality == .image ? .image : .audio) {
             throw ValidationError("\(output): the model codes \(codec.modality.rawValue); write a .npy or \(codec.modality == .image ? "an image" : "an audio") file")
         }
@@ -235,6 +238,12 @@ struct Reconstruct: ParsableCommand {
             try FileIO.writeAtomically(NPY.encode(try codec.decode(y)), to: outURL)
         }
     }
+}
+
+/// `codec` at quality `q` when one is given (an error for fixed-rate models).
+func atQuality(_ q: Int?, _ codec: Codec) throws -> Codec {
+    guard let q else { return codec }
+    return try codec.withQuality(q)
 }
 
 func checkFinite(_ t: Tensor, what: String) throws {

@@ -36,14 +36,17 @@ public struct WLCHeader: Sendable, Equatable {
     public var latentShape: [Int]
     public var latentBits: Int
     public var coding: Coding
+    /// The quality setting (1...100) a variable-rate model encoded at; nil for fixed-rate models
+    /// (and every version-1 file).
+    public var quality: Int?
 
     public init(fingerprint: [UInt8], modelName: String, modality: Modality, originalShape: [Int], sampleRate: Int = 0,
                 bitDepth: Int, paddingBefore: [Int], paddingAfter: [Int], gain: Float = 1, offset: Float = 0,
-                latentShape: [Int], latentBits: Int, coding: Coding = .rans) {
+                latentShape: [Int], latentBits: Int, coding: Coding = .rans, quality: Int? = nil) {
         self.fingerprint = fingerprint; self.modelName = modelName; self.modality = modality
         self.originalShape = originalShape; self.sampleRate = sampleRate; self.bitDepth = bitDepth
         self.paddingBefore = paddingBefore; self.paddingAfter = paddingAfter; self.gain = gain; self.offset = offset
-        self.latentShape = latentShape; self.latentBits = latentBits; self.coding = coding
+        self.latentShape = latentShape; self.latentBits = latentBits; self.coding = coding; self.quality = quality
     }
 
     /// Number of latent values the header declares.
@@ -61,7 +64,7 @@ public struct WLCHeader: Sendable, Equatable {
 /// A `.wlc` file: header and payload, each protected by a CRC-32.
 public struct WLCFile: Sendable, Equatable {
     public static let magic: [UInt8] = [0x57, 0x4C, 0x43, 0x1A]  // "WLC" + Ctrl-Z
-    public static let currentVersion = 1
+    public static let currentVersion = 2
     /// Decoders refuse latent tensors larger than `baseLatentLimit + payload bytes · latentsPerPayloadByte`
     /// values, so a small corrupt file can never make them allocate much.
     public static let baseLatentLimit = 1 << 24
@@ -80,12 +83,14 @@ public struct WLCFile: Sendable, Equatable {
         UInt32(crc32(crc32(0, nil, 0), b.baseAddress, uInt(b.count)))
     }
 
-    /// The bytes of the file.
-    public func encode() -> Data {
+    /// The bytes of the file, in the current format version (or, for tests of old readers and
+    /// files, in version 1, which has no quality field: the header's quality is then dropped).
+    public func encode(version: Int = WLCFile.currentVersion) -> Data {
+        precondition((1...WLCFile.currentVersion).contains(version), "unknown .wlc version \(version)")
         let h = header
         var w = ByteWriter()
         w.append(WLCFile.magic)
-        w.u16(UInt16(WLCFile.currentVersion))
+        w.u16(UInt16(version))
         var body = ByteWriter()
         body.u16(0)  // flags
         body.append(h.fingerprint.count == 16 ? h.fingerprint : Array((h.fingerprint + [UInt8](repeating: 0, count: 16)).prefix(16)))
@@ -101,6 +106,7 @@ public struct WLCFile: Sendable, Equatable {
         body.byte(UInt8(h.latentBits))
         body.byte(h.coding.rawValue)
         body.u64(UInt64(payload.count))
+        if version >= 2 { body.byte(UInt8(h.quality ?? 0)) }
         w.u32(UInt32(body.bytes.count))
         w.append(body.bytes)
         w.u32(WLCFile.crc(w.bytes[...]))
@@ -135,9 +141,14 @@ public struct WLCFile: Sendable, Equatable {
             throw WallocError("corrupt .wlc file: header checksum mismatch")
         }
         var h = ByteReader(bytes, from: bodyStart, to: bodyStart + headerLength)
-        let header = try readHeaderV1(&h, version: version)
+        var header = try readHeaderV1(&h, version: version)
         let payloadStart = bodyStart + headerLength + 4
         let payloadLength = Int(try h.u64Bounded(max: UInt64(bytes.count)))
+        if version >= 2 {
+            let q = Int(try h.byte())
+            guard q <= 100 else { throw WallocError("corrupt .wlc file: quality \(q)") }
+            header.quality = q == 0 ? nil : q
+        }
         guard h.remaining == 0 else { throw WallocError("corrupt .wlc file: \(h.remaining) unexpected header bytes") }
         guard bytes.count == payloadStart + payloadLength + 4 else {
             throw WallocError("corrupt .wlc file: expected \(payloadStart + payloadLength + 4) bytes, found \(bytes.count) (truncated or padded)")

@@ -208,7 +208,7 @@ public struct DatasetConverter: Sendable {
             datasetID: "", modality: listing.modality, representation: options.representation,
             tensor: options.representation.rawValue, dtype: dtype.rawValue, itemShape: itemShape,
             model: .init(fingerprint: codec.fingerprintHex, type: c.type.rawValue, channels: c.channels, J: c.J,
-                         latentDim: c.latentDim, latentBits: c.latentBits),
+                         latentDim: c.latentDim, latentBits: c.latentBits, quality: c.isVariableRate ? codec.quality : nil),
             preparation: .init(size: options.size, seconds: options.seconds, sampleRate: listing.modality == .audio ? rate : nil,
                                signalShape: signalShape, values: valuesDescription),
             classes: listing.classes, items: listing.items.count, shardSize: shardSize,

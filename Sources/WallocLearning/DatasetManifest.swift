@@ -24,8 +24,9 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public static let formatName = "walloc-latents"
 
     public struct Model: Codable, Sendable, Equatable {
-        public init(fingerprint: String, type: String, channels: Int, J: Int, latentDim: Int, latentBits: Int) {
+        public init(fingerprint: String, type: String, channels: Int, J: Int, latentDim: Int, latentBits: Int, quality: Int? = nil) {
             self.fingerprint = fingerprint; self.type = type; self.channels = channels; self.J = J; self.latentDim = latentDim; self.latentBits = latentBits
+            self.quality = quality
         }
 
         /// `Codec.fingerprintHex`.
@@ -35,9 +36,11 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         public var J: Int
         public var latentDim: Int
         public var latentBits: Int
+        /// The quality setting a variable-rate model encoded at (absent for fixed-rate models).
+        public var quality: Int?
 
         enum CodingKeys: String, CodingKey {
-            case fingerprint, type, channels, J = "J", latentDim = "latent_dim", latentBits = "latent_bits"
+            case fingerprint, type, channels, J = "J", latentDim = "latent_dim", latentBits = "latent_bits", quality
         }
     }
 

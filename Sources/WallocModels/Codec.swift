@@ -42,7 +42,29 @@ public struct Codec: Module {
         case pointwise2D(Conv2d)
         case pointwise1D(Conv1d)
     }
-    public let quantizer: Quantizer
+    /// The quality setting (1...100) a variable-rate model encodes and decodes at; 0 for
+    /// fixed-rate models. Set it with `withQuality(_:)` or by assignment.
+    public var quality: Int
+    /// Variable-rate models: the fixed normalisation of the dequantised latents (`latent_scale`,
+    /// `[latent_dim]`) and of the decoder network's output (`band_scale`, `[bands]`).
+    public var latentScale: Tensor?
+    public var bandScale: Tensor?
+
+    /// The entropy bottleneck at the current quality: the reference's companding quantiser, or a
+    /// variable-rate model's uniform quantiser with step `Δ(quality)`.
+    public var quantizer: Quantizer {
+        guard let rate = config.rate else { return Quantizer(bits: config.latentBits) }
+        return Quantizer(bits: config.latentBits, step: rate.step(quality: Float(quality)))
+    }
+
+    /// This codec at another quality setting (variable-rate models only).
+    public func withQuality(_ q: Int) throws -> Codec {
+        guard config.isVariableRate else { throw WallocError("this model has one fixed rate; it takes no quality setting") }
+        try Quality.validate(q)
+        var c = self
+        c.quality = q
+        return c
+    }
 
     /// Builds a codec with freshly initialised parameters (PyTorch's default layer initialisation,
     /// deterministic for a seed).
@@ -54,12 +76,16 @@ public struct Codec: Module {
     init(config: ModelConfig, initializer: inout ParameterInitializer) throws {
         try config.validate()
         self.config = config
-        quantizer = Quantizer(bits: config.latentBits)
-        let bands = config.bandChannels, latent = config.latentDim
+        quality = config.rate?.defaultQuality ?? 0
+        let bands = config.bandChannels, latent = config.latentDim, decoderIn = config.decoderInputChannels
+        if config.isVariableRate {
+            latentScale = Tensor(repeating: 1, shape: [latent])
+            bandScale = Tensor(repeating: 1, shape: [bands])
+        }
         switch config.type {
         case .linearCodec2D:
             encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
-            decoder = .pointwise2D(Conv2d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
+            decoder = .pointwise2D(Conv2d(inChannels: decoderIn, outChannels: bands, kernelSize: 1, initializer: &initializer))
         case .codec2D:
             if config.hasLinearSkip {
                 skip = .pointwise2D(Conv2d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
@@ -69,7 +95,7 @@ public struct Codec: Module {
             } else {
                 encoder = .vae(VAEEncoder(inChannels: bands, outChannels: latent, width: config.Ne!, initializer: &initializer))
             }
-            decoder = .vae(VAEDecoder(inChannels: latent, outChannels: bands, width: config.Nd!, initializer: &initializer))
+            decoder = .vae(VAEDecoder(inChannels: decoderIn, outChannels: bands, width: config.Nd!, initializer: &initializer))
         case .codec1D:
             if config.hasLinearSkip {
                 skip = .pointwise1D(Conv1d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
@@ -82,7 +108,7 @@ public struct Codec: Module {
                                                   initializer: &initializer))
             }
             let m = config.Nd! / latent
-            decoder = .oobleck(OobleckDecoder(channels: latent, inputChannels: latent, audioChannels: bands,
+            decoder = .oobleck(OobleckDecoder(channels: latent, inputChannels: decoderIn, audioChannels: bands,
                                               strides: [1, 1], multiples: [m, m], initializer: &initializer))
             if config.postFilter == true {
                 postFilter = Conv1d(inChannels: config.channels, outChannels: config.channels, kernelSize: 129, padding: 64,
@@ -111,6 +137,8 @@ public struct Codec: Module {
         case .pointwise1D(var m)?: try m.visitParameters(prefix: key(prefix, "skip"), body); skip = .pointwise1D(m)
         case nil: break
         }
+        if latentScale != nil { try body(key(prefix, "latent_scale"), &latentScale!) }
+        if bandScale != nil { try body(key(prefix, "band_scale"), &bandScale!) }
     }
 
     public mutating func parametersDidChange() {
@@ -235,18 +263,30 @@ public struct Codec: Module {
         return unbatched(y, added)
     }
 
-    /// ToNormal and decoder: latents -> bands.
+    /// ToNormal and decoder: latents -> bands. A variable-rate model dequantises with its step,
+    /// normalises by `latent_scale`, appends the quality channel for the decoder network and
+    /// scales its output by `band_scale`.
     public func decodeBands(_ latents: Tensor) -> Tensor {
         var (y, added) = batched(latents, rank: spatialRank + 2)
         quantizer.toNormal(&y)
+        if let latentScale { y.scaleChannels(by: latentScale.scalars) }
+        let input = decoderInput(y, quality: Float(quality))
         var x: Tensor
         switch decoder {
-        case .pointwise2D(let m): x = m(y)
-        case .vae(let m): x = m(y)
-        case .oobleck(let m): x = m(y)
+        case .pointwise2D(let m): x = m(input)
+        case .vae(let m): x = m(input)
+        case .oobleck(let m): x = m(input)
         }
+        if let bandScale { x.scaleChannels(by: bandScale.scalars) }
         if let skip { addSkip(skip, latents: y, to: &x) }
         return unbatched(x, added)
+    }
+
+    /// The decoder network's input for normalised latents `y` (batched): `y`, with the
+    /// conditioning channel `c(quality)` appended when the model has one.
+    public func decoderInput(_ y: Tensor, quality q: Float) -> Tensor {
+        guard let rate = config.rate, rate.condition else { return y }
+        return y.appendingConstantChannels(1, value: rate.conditioning(quality: q))
     }
 
     /// Adds the linear skip path's output for normal-domain latents `y` (batched) to the bands `x`.

@@ -14,7 +14,12 @@ extension Codec {
         var hasher = SHA256Stream()
         let c = config
         let fields = "\(c.type.rawValue);channels=\(c.channels);J=\(c.J);Ne=\(c.Ne.map(String.init) ?? "-");Nd=\(c.Nd.map(String.init) ?? "-");latent_dim=\(c.latentDim);latent_bits=\(c.latentBits);lightweight_encode=\(c.lightweightEncode.map { $0 ? "1" : "0" } ?? "-");post_filter=\(c.postFilter.map { $0 ? "1" : "0" } ?? "-")"
-        hasher.update(Array(fields.utf8) + [0])
+        var described = fields
+        // Variable-rate models also hash their quality mapping (absent from older models' hashes).
+        if let r = c.rate {
+            described += ";rate=\(r.maxStep.bitPattern),\(r.minStep.bitPattern),\(r.defaultQuality),\(r.condition ? 1 : 0)"
+        }
+        hasher.update(Array(described.utf8) + [0])
         for (name, tensor) in namedParameters().sorted(by: { $0.0 < $1.0 }) {
             hasher.update(Array(name.utf8) + [0])
             var dims = [UInt8]()

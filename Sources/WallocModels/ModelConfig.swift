@@ -31,24 +31,35 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// 1x1 convolution (`skip.weight`, `skip.bias`) added to the decoder's output, so that the
     /// decoder network learns only what a linear decoder misses. Absent or false in reference models.
     public var linearSkip: Bool?
+    /// Walloc extension: a variable-rate model's quality-to-step mapping (`RateConfig`). Such a
+    /// model quantises with a uniform step chosen by a quality setting instead of the reference's
+    /// companding quantiser, and has two fixed normalisation vectors among its parameters:
+    /// `latent_scale` (`[latent_dim]`, applied to the dequantised latents before the decoder and
+    /// the skip path) and `band_scale` (`[bands]`, applied to the decoder network's output).
+    public var rate: RateConfig?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
         case latentDim = "latent_dim", latentBits = "latent_bits"
         case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
-        case linearSkip = "linear_skip"
+        case linearSkip = "linear_skip", rate
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
-                lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil) {
+                lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil, rate: RateConfig? = nil) {
         self.type = type; self.channels = channels; self.J = J; self.Ne = Ne; self.Nd = Nd
         self.latentDim = latentDim; self.latentBits = latentBits
         self.lightweightEncode = lightweightEncode; self.postFilter = postFilter
-        self.linearSkip = linearSkip
+        self.linearSkip = linearSkip; self.rate = rate
     }
 
     /// Whether the model has the linear skip path (`linear_skip`).
     public var hasLinearSkip: Bool { linearSkip == true }
+    /// Whether the model takes a quality setting (`rate`).
+    public var isVariableRate: Bool { rate != nil }
+    /// Channels entering the decoder network: the latents, plus the quality channel of a
+    /// conditioned variable-rate model.
+    public var decoderInputChannels: Int { latentDim + (rate?.condition == true ? 1 : 0) }
 
     /// Image models are 2D, audio models 1D.
     public var modality: Modality { type == .codec1D ? .audio : .image }
@@ -99,6 +110,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard (0...8).contains(J) else { throw WallocError("J must be in 0...8, got \(J)") }
         guard latentDim >= 1 else { throw WallocError("latent_dim must be at least 1, got \(latentDim)") }
         guard (2...16).contains(latentBits) else { throw WallocError("latent_bits must be in 2...16, got \(latentBits)") }
+        if let rate {
+            try rate.validate()
+        }
         if hasLinearSkip && type == .linearCodec2D {
             throw WallocError("linear_skip applies to Codec2D and Codec1D; a LinearCodec2D's decoder is linear already")
         }

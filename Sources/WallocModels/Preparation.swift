@@ -119,6 +119,40 @@ public enum SignalPreparation {
         return p
     }
 
+    /// `[1, ...]` -> `[c, ...]`, the one channel repeated: grey images through a colour model,
+    /// mono audio through a stereo one.
+    public static func replicateChannel(_ x: Tensor, to c: Int) -> Tensor {
+        precondition(x.rank >= 1 && x.shape[0] == 1, "replicateChannel needs one channel, got \(x.shape)")
+        let n = x.count
+        return Tensor(uninitializedShape: [c] + Array(x.shape.dropFirst())) { dst in
+            x.withUnsafeBufferPointer { src in for ch in 0..<c { (dst.baseAddress! + ch * n).update(from: src.baseAddress!, count: n) } }
+        }
+    }
+
+    /// `[c, ...]` -> `[1, ...]`, the channels' mean: how a grey image or mono recording coded
+    /// through `replicateChannel` is decoded.
+    public static func averageChannels(_ x: Tensor) -> Tensor {
+        let c = x.shape[0], n = x.count / max(1, c)
+        if c == 1 { return x }
+        return Tensor(uninitializedShape: [1] + Array(x.shape.dropFirst())) { dst in
+            x.withUnsafeBufferPointer { src in
+                parallelChunks(n, minChunk: 1 << 15) { r in
+                    for i in r {
+                        var sum: Float = 0
+                        for ch in 0..<c { sum += src[ch * n + i] }
+                        dst[i] = sum / Float(c)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a signal of `channels` channels is coded by a model taking `modelChannels`:
+    /// equal counts, or one channel repeated into a model that takes several.
+    public static func channelsFit(_ channels: Int, model modelChannels: Int) -> Bool {
+        channels == modelChannels || (channels == 1 && modelChannels > 1)
+    }
+
     /// The level normalisation for `audio` (`[C, L]`, any scale): mean removed, peak 0.5.
     public static func audioLevel(of audio: Tensor) -> AudioLevel {
         let n = max(1, audio.count)

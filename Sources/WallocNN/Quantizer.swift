@@ -9,12 +9,27 @@ import WallocTensor
 ///
 /// With `bits` latent bits, `scale = (2^(bits−1) − 1) / 1.85` and
 /// `latentMax = 2^(bits−1) − 1 + 0.5 − 0.001`, so rounded latents lie in `±(2^(bits−1) − 1)`.
+///
+/// Variable-rate models (a Walloc extension) use a uniform quantiser instead: `toUniform` divides
+/// by `step`, `toNormal` multiplies by it, and rounding clamps to `±(2^(bits−1) − 1)`.
 public struct Quantizer: Sendable, Equatable {
     public let bits: Int
+    /// The uniform quantiser's step; nil for the reference's companding quantiser.
+    public let step: Float?
 
+    /// The reference's companding quantiser.
     public init(bits: Int) {
         precondition(bits >= 2 && bits <= 16, "latent bits must be in 2...16")
         self.bits = bits
+        step = nil
+    }
+
+    /// A uniform quantiser with step `step`.
+    public init(bits: Int, step: Float) {
+        precondition(bits >= 2 && bits <= 16, "latent bits must be in 2...16")
+        precondition(step > 0 && step.isFinite, "the quantiser step must be positive")
+        self.bits = bits
+        self.step = step
     }
 
     /// `(2^(bits−1) − 1) / 1.85`, the reference's scale (computed in double, applied in float).
@@ -26,8 +41,9 @@ public struct Quantizer: Sendable, Equatable {
     /// The integer values a stream of this many bits can hold (the reference's `to_bytes` range).
     public var representableRange: ClosedRange<Int> { -(1 << (bits - 1))...((1 << (bits - 1)) - 1) }
 
-    /// ToUniform in place.
+    /// ToUniform in place (uniform quantiser: division by the step).
     public func toUniform(_ x: inout Tensor) {
+        if let step { x.scale(by: 1 / step); return }
         let s = Float(scale), twoMax = Float(2 * latentMax), sqrt2 = Float(2.0.squareRoot())
         x.withUnsafeMutableBufferPointer { b in
             parallelChunks(b.count, minChunk: 4096) { r in
@@ -39,11 +55,13 @@ public struct Quantizer: Sendable, Equatable {
         }
     }
 
-    /// Rounds half to even in place.
+    /// Rounds half to even in place (uniform quantiser: then clamps to `±maxLevel`).
     public func round(_ x: inout Tensor) {
+        let limit = Float(maxLevel), clamps = step != nil
         x.withUnsafeMutableBufferPointer { b in
             parallelChunks(b.count, minChunk: 4096) { r in
                 for i in r { b[i] = b[i].rounded(.toNearestOrEven) }
+                if clamps { for i in r { b[i] = min(max(b[i], -limit), limit) } }
             }
         }
     }
@@ -53,8 +71,9 @@ public struct Quantizer: Sendable, Equatable {
         for i in 0..<x.count { x.scalars[i] += initializer.uniform() - 0.5 }
     }
 
-    /// ToNormal in place.
+    /// ToNormal in place (uniform quantiser: multiplication by the step).
     public func toNormal(_ x: inout Tensor) {
+        if let step { x.scale(by: step); return }
         let twoMax = Float(2 * latentMax), s = Float(scale), sqrt2 = Float(2.0.squareRoot())
         x.withUnsafeMutableBufferPointer { b in
             parallelChunks(b.count, minChunk: 4096) { r in

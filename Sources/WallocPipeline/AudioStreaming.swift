@@ -16,16 +16,17 @@ final class AudioFileSource: SignalSource {
     let reader: AudioReader
     let level: AudioLevel
     let padding: Padding
+    /// The model's channels; a mono file is repeated into each.
     let channels: Int
     let length: Int
     private let head: Tensor, tail: Tensor
     private var window = Tensor(zeros: [1, 0])
     private var windowStart = 0
 
-    init(reader: AudioReader, level: AudioLevel, multiple: Int, edge: Int) throws {
+    init(reader: AudioReader, level: AudioLevel, multiple: Int, edge: Int, channels: Int) throws {
         self.reader = reader
         self.level = level
-        channels = reader.channels
+        self.channels = channels
         let total = (multiple - reader.frames % multiple) % multiple
         padding = Padding(before: [total / 2], after: [total - total / 2])
         length = reader.frames + total
@@ -41,7 +42,7 @@ final class AudioFileSource: SignalSource {
         }
         tail = try reader.read(frames: n)
         try reader.seek(frame: 0)
-        window = Tensor(zeros: [channels, 0])
+        window = Tensor(zeros: [reader.channels, 0])
     }
 
     func read(_ range: Range<Int>) throws -> Tensor {
@@ -63,12 +64,13 @@ final class AudioFileSource: SignalSource {
         let sources = range.map { SignalPreparation.mirror($0 - before, frames) }
         let lo = sources.min()!, hi = sources.max()! + 1
         let (block, start) = try original(lo..<hi)
-        let n = range.count, c = channels, w = block.shape[1]
+        let n = range.count, c = channels, w = block.shape[1], fileChannels = block.shape[0]
         var out = Tensor(uninitialized: [c, n])
         out.withUnsafeMutableBufferPointer { dst in
             block.withUnsafeBufferPointer { src in
                 for ch in 0..<c {
-                    for (k, s) in sources.enumerated() { dst[ch * n + k] = (src[ch * w + s - start] - level.offset) * level.gain }
+                    let from = (ch % fileChannels) * w - start
+                    for (k, s) in sources.enumerated() { dst[ch * n + k] = (src[from + s] - level.offset) * level.gain }
                 }
             }
         }
@@ -125,14 +127,14 @@ extension Compressor {
     public func compress(audioFile url: URL, chunk: Int = 4096, progress: ((Double) -> Void)? = nil) throws -> WLCFile {
         guard codec.modality == .audio else { throw WallocError("this model codes images, not audio") }
         let reader = try AudioReader(url: url)
-        guard reader.channels == codec.config.channels else {
+        guard SignalPreparation.channelsFit(reader.channels, model: codec.config.channels) else {
             throw WallocError("the audio has \(reader.channels) channel(s), the model takes \(codec.config.channels)")
         }
         guard reader.frames > 0 else { throw WallocError("the audio file holds no samples") }
         let level = try Compressor.audioLevel(of: reader)
         let f = codec.config.downsampling
         let source = try AudioFileSource(reader: reader, level: level, multiple: f,
-                                         edge: (codec.encoderRadius + Codec.waveletMargin + 2) * f)
+                                         edge: (codec.encoderRadius + Codec.waveletMargin + 2) * f, channels: codec.config.channels)
         let latents = try codec.encodeStreaming(source, chunk: chunk) { done, total in progress?(Double(done) / Double(total)) }
         return try package(latents: latents, original: [reader.channels, reader.frames], padding: source.padding,
                            bitDepth: reader.bitDepth, level: level, sampleRate: reader.sampleRate)
@@ -145,6 +147,7 @@ extension Compressor {
         let h = file.header
         guard h.modality == .audio else { throw WallocError("this file holds an image, not audio") }
         let latents = try latents(of: file)
+        let codec = try codec(for: h)
         let c = h.originalShape[0], frames = h.originalShape[1], before = h.paddingBefore[0]
         let level = AudioLevel(gain: h.gain, offset: h.offset)
         let depth = bitDepth ?? ([16, 24, 32].contains(h.bitDepth) ? h.bitDepth : 16)
@@ -155,7 +158,9 @@ extension Compressor {
         try codec.decodeStreaming(latents, chunk: chunk) { range, piece in
             let lo = max(range.lowerBound, before), hi = min(range.upperBound, before + frames)
             if lo < hi {
-                try writer.write(SignalPreparation.denormalize(piece.lastAxis((lo - range.lowerBound)..<(hi - range.lowerBound)), level))
+                var part = piece.lastAxis((lo - range.lowerBound)..<(hi - range.lowerBound))
+                if part.shape[0] != c { part = SignalPreparation.averageChannels(part) }
+                try writer.write(SignalPreparation.denormalize(part, level))
             }
             progress?(min(1, Double(range.upperBound) / total))
         }

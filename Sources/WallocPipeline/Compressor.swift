@@ -17,7 +17,7 @@ public enum DecodedSignal: Sendable {
 
 /// The whole pipeline: prepared signal -> latents -> entropy-coded `.wlc`, and back.
 public struct Compressor: Sendable {
-    public let codec: Codec
+    public private(set) var codec: Codec
     /// A name for the model, stored in bitstreams (the model directory's name by default).
     public let name: String
     /// Default entropy tables shipped with the model (`entropy.json`), if any.
@@ -56,6 +56,16 @@ public struct Compressor: Sendable {
 
     // MARK: compression
 
+    /// This compressor at another quality setting (variable-rate models only; 1...100).
+    public func withQuality(_ q: Int) throws -> Compressor {
+        var c = self
+        c.codec = try codec.withQuality(q)
+        return c
+    }
+
+    /// The quality setting compression uses: the codec's (variable-rate models), nil otherwise.
+    public var quality: Int? { codec.config.isVariableRate ? codec.quality : nil }
+
     /// Compresses an image file's pixels. An alpha channel beyond what the model takes is
     /// dropped (`droppedAlpha` says so); other channel mismatches are errors.
     /// The image is consumed: when the caller holds no other reference, its pixels become the
@@ -66,14 +76,20 @@ public struct Compressor: Sendable {
         var pixels = image.pixels
         image.pixels = Tensor(zeros: [1])
         var dropped = false
-        let c = pixels.shape[0], want = codec.config.channels
-        if c == want + 1 && (want == 1 || want == 3) {
-            pixels = Tensor(shape: [want] + Array(pixels.shape.dropFirst()), scalars: Array(pixels.scalars.prefix(want * pixels.count / c)))
+        var c = pixels.shape[0]
+        let want = codec.config.channels
+        // An alpha channel the model does not take (grey + alpha, RGB + alpha) is dropped.
+        if (c == 2 || c == 4) && want != c && SignalPreparation.channelsFit(c - 1, model: want) {
+            c -= 1
+            pixels = Tensor(shape: [c] + Array(pixels.shape.dropFirst()), scalars: Array(pixels.scalars.prefix(c * pixels.count / (c + 1))))
             dropped = true
-        } else if c != want {
+        }
+        guard SignalPreparation.channelsFit(c, model: want) else {
             throw WallocError("the image has \(c) channel(s), the model takes \(want)")
         }
         let shape = pixels.shape
+        // A grey image goes through a colour model as three equal channels (decoded to their mean).
+        if c != want { pixels = SignalPreparation.replicateChannel(pixels, to: want) }
         SignalPreparation.imageToSignal(&pixels)
         return (try compress(prepared: pixels, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0), dropped)
     }
@@ -81,12 +97,14 @@ public struct Compressor: Sendable {
     /// Compresses audio samples (any level; DC is removed and the peak scaled to 0.5).
     public func compress(audio: Audio) throws -> WLCFile {
         guard codec.modality == .audio else { throw WallocError("this model codes images, not audio") }
-        let want = codec.config.channels
-        guard audio.samples.shape[0] == want else {
-            throw WallocError("the audio has \(audio.samples.shape[0]) channel(s), the model takes \(want)")
+        let want = codec.config.channels, c = audio.samples.shape[0]
+        guard SignalPreparation.channelsFit(c, model: want) else {
+            throw WallocError("the audio has \(c) channel(s), the model takes \(want)")
         }
         let level = SignalPreparation.audioLevel(of: audio.samples)
-        let signal = SignalPreparation.normalize(audio.samples, level)
+        var signal = SignalPreparation.normalize(audio.samples, level)
+        // Mono goes through a stereo model as two equal channels (decoded to their mean).
+        if c != want { signal = SignalPreparation.replicateChannel(signal, to: want) }
         return try compress(prepared: signal, original: audio.samples.shape, bitDepth: audio.bitDepth ?? 16, level: level,
                             sampleRate: audio.sampleRate)
     }
@@ -102,6 +120,9 @@ public struct Compressor: Sendable {
             throw WallocError("expected a signal of rank \(rank) with non-zero sizes, got \(x.shape)")
         }
         if let bad = x.scalars.first(where: { !$0.isFinite }) { throw WallocError("the signal contains a non-finite value (\(bad))") }
+        guard x.shape[0] == codec.config.channels else {
+            throw WallocError("the signal has \(x.shape[0]) channel(s), the model takes \(codec.config.channels)")
+        }
         let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
         let latents = codec.modality == .image ? try codec.encodeTiled(padded) : try codec.encodeStreaming(TensorSource(padded))
         return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
@@ -122,7 +143,7 @@ public struct Compressor: Sendable {
                                modality: codec.modality == .image ? .image : .audio, originalShape: original,
                                sampleRate: sampleRate, bitDepth: bitDepth, paddingBefore: padding.before,
                                paddingAfter: padding.after, gain: level.gain, offset: level.offset,
-                               latentShape: latents.shape, latentBits: bits, coding: coding)
+                               latentShape: latents.shape, latentBits: bits, coding: coding, quality: quality)
         return WLCFile(header: header, payload: payload)
     }
 
@@ -132,11 +153,12 @@ public struct Compressor: Sendable {
     public func latents(of file: WLCFile) throws -> Tensor {
         let h = file.header
         try h.checkModel(fingerprint: fingerprint, name: name)
+        try checkQuality(of: h)
         guard h.latentBits == codec.config.latentBits else { throw WallocError("the file's latents are \(h.latentBits)-bit, the model's \(codec.config.latentBits)-bit") }
         // The header's shapes must agree with each other and with the model before decoding.
         let spatial = Array(h.originalShape.dropFirst())
         let paddedSize = zip(spatial, zip(h.paddingBefore, h.paddingAfter)).map { $0 + $1.0 + $1.1 }
-        guard h.originalShape[0] == codec.config.channels,
+        guard SignalPreparation.channelsFit(h.originalShape[0], model: codec.config.channels),
               paddedSize.allSatisfy({ $0 % codec.config.downsampling == 0 }),
               codec.latentShape(signalSize: paddedSize) == h.latentShape else {
             throw WallocError("corrupt .wlc file: shapes \(h.originalShape) (padding \(h.paddingBefore)/\(h.paddingAfter)) and latents \(h.latentShape) do not fit this model")
@@ -147,11 +169,27 @@ public struct Compressor: Sendable {
         }
     }
 
+    /// A variable-rate model's file must carry a quality setting, a fixed-rate model's none.
+    func checkQuality(of h: WLCHeader) throws {
+        switch (codec.config.isVariableRate, h.quality) {
+        case (true, nil): throw WallocError("corrupt .wlc file: no quality setting for the variable-rate model '\(name)'")
+        case (false, let q?): throw WallocError("corrupt .wlc file: quality \(q) for the fixed-rate model '\(name)'")
+        default: break
+        }
+    }
+
+    /// The codec set to decode a file's latents: at the quality the file was encoded at.
+    public func codec(for h: WLCHeader) throws -> Codec {
+        guard let q = h.quality, codec.config.isVariableRate else { return codec }
+        return try codec.withQuality(q)
+    }
+
     /// Decodes a `.wlc` file made with this model (whole, in memory; see
     /// `decompress(_:toAudioFile:)` for long audio).
     public func decompress(_ file: WLCFile) throws -> DecodedSignal {
         let h = file.header
         let latents = try latents(of: file)
+        let codec = try codec(for: h)
         let x: Tensor
         if codec.modality == .image {
             x = try codec.decodeTiled(latents, tile: tile, overlap: overlap)
@@ -160,7 +198,8 @@ public struct Compressor: Sendable {
             try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }
             x = Tensor.concatenateLastAxis(parts)
         }
-        let cropped = SignalPreparation.crop(x, padding: Padding(before: h.paddingBefore, after: h.paddingAfter))
+        var cropped = SignalPreparation.crop(x, padding: Padding(before: h.paddingBefore, after: h.paddingAfter))
+        if h.originalShape[0] != cropped.shape[0] { cropped = SignalPreparation.averageChannels(cropped) }
         if h.bitDepth == 0 { return .signal(cropped) }
         switch h.modality {
         case .image: return .image(pixels: SignalPreparation.signalToImage(cropped), bitDepth: h.bitDepth)

@@ -140,3 +140,59 @@ public enum VectorMath {
         while i < count { y[i] += a * x[i]; i += 1 }
     }
 }
+
+extension Tensor {
+    /// Multiplies every element by `s` in place (all cores).
+    public mutating func scale(by s: Float) {
+        withUnsafeMutableBufferPointer { b in
+            parallelChunks(b.count, minChunk: 1 << 15) { r in VectorMath.scale(b.baseAddress! + r.lowerBound, count: r.count, by: s) }
+        }
+    }
+
+    /// Multiplies channel `c` (axis 1 of `[N, C, ...]`) by `factors[c]` in place.
+    public mutating func scaleChannels(by factors: [Float]) {
+        precondition(rank >= 2 && shape[1] == factors.count, "scaleChannels: \(factors.count) factors for shape \(shape)")
+        let n = shape[0], c = shape[1], plane = count / max(1, n * c)
+        withUnsafeMutableBufferPointer { b in
+            parallelFor(n * c) { row in VectorMath.scale(b.baseAddress! + row * plane, count: plane, by: factors[row % c]) }
+        }
+    }
+
+    /// `[N, C, ...]` with `extra` constant channels of `value` appended on axis 1: `[N, C + extra, ...]`.
+    public func appendingConstantChannels(_ extra: Int, value: Float) -> Tensor {
+        appendingChannels(extra) { _, _, row in row.update(repeating: value) }
+    }
+
+    /// `[N, C, ...]` with `extra` channels appended on axis 1, each plane filled by
+    /// `fill(sample, channel, plane)` (channel counts from 0 among the new ones).
+    public func appendingChannels(_ extra: Int, fill: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
+        precondition(rank >= 2, "appendingChannels needs [N, C, ...], got \(shape)")
+        let n = shape[0], c = shape[1], plane = count / max(1, n * c)
+        var newShape = shape
+        newShape[1] = c + extra
+        return Tensor(uninitializedShape: newShape) { dst in
+            withUnsafeBufferPointer { src in
+                for s in 0..<n {
+                    (dst.baseAddress! + s * (c + extra) * plane).update(from: src.baseAddress! + s * c * plane, count: c * plane)
+                    for e in 0..<extra {
+                        fill(s, e, UnsafeMutableBufferPointer(start: dst.baseAddress! + (s * (c + extra) + c + e) * plane, count: plane))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `[N, C, ...]` -> its first `keep` channels on axis 1.
+    public func leadingChannels(_ keep: Int) -> Tensor {
+        precondition(rank >= 2 && keep <= shape[1], "leadingChannels(\(keep)) of \(shape)")
+        if keep == shape[1] { return self }
+        let n = shape[0], c = shape[1], plane = count / max(1, n * c)
+        var newShape = shape
+        newShape[1] = keep
+        return Tensor(uninitializedShape: newShape) { dst in
+            withUnsafeBufferPointer { src in
+                for s in 0..<n { (dst.baseAddress! + s * keep * plane).update(from: src.baseAddress! + s * c * plane, count: keep * plane) }
+            }
+        }
+    }
+}

@@ -24,6 +24,26 @@ struct ContainerTests {
         #expect(back.header.version == WLCFile.currentVersion)
     }
 
+    @Test("Version 2 carries the quality setting; version-1 files still decode")
+    func qualityAndVersion1() throws {
+        var file = try Self.sample()
+        file.header.quality = 37
+        let back = try WLCFile.decode(file.encode())
+        #expect(back.header.quality == 37 && back.header.version == 2)
+        var fixed = try Self.sample()
+        fixed.header.quality = nil
+        #expect(try WLCFile.decode(fixed.encode()).header.quality == nil)
+        // A version-1 file (no quality byte) reads as a fixed-rate file of version 1.
+        let old = try WLCFile.decode(fixed.encode(version: 1))
+        #expect(old.header.version == 1 && old.header.quality == nil && old.payload == fixed.payload)
+        #expect(fixed.encode(version: 1).count == fixed.encode().count - 1)
+        // A quality byte above 100 is corrupt.
+        var bad = [UInt8](file.encode())
+        let n = Int(bad[6]) | Int(bad[7]) << 8
+        bad[10 + n - 1] = 200
+        #expect(throws: WallocError.self) { try WLCFile.decode(Data(bad)) }
+    }
+
     @Test("Another model is refused, naming both")
     func fingerprintMismatch() throws {
         let h = try Self.sample().header
@@ -40,7 +60,7 @@ struct ContainerTests {
     func versions() throws {
         var bytes = [UInt8](try Self.sample().encode())
         bytes[4] = 9
-        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 1); upgrade walloc")) {
+        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 2); upgrade walloc")) {
             try WLCFile.decode(Data(bytes))
         }
         #expect(throws: WallocError.self) { try WLCFile.decode(Data("RIFF....WAVEfmt ".utf8)) }

@@ -1,0 +1,68 @@
+import Foundation
+import WallocTensor
+
+/// A quality setting: an integer from 1 (smallest files) to 100 (best quality), as JPEG, WebP
+/// and AVIF have.
+public enum Quality {
+    public static let range: ClosedRange<Int> = 1...100
+
+    /// Checks a user's setting.
+    public static func validate(_ q: Int) throws {
+        guard range.contains(q) else { throw WallocError("quality must be an integer from 1 to 100, got \(q)") }
+    }
+}
+
+/// The `rate` section of a variable-rate model's `config.json` (a Walloc extension): how a
+/// quality setting becomes the quantiser's step. This type is the one place that maps quality to
+/// quantisation.
+///
+/// The encoder's latents are divided by the step `Δ(Q)` and rounded; the decoder multiplies them
+/// back and, with `condition`, also receives `c(Q) = 2(Q − 1)/99 − 1 ∈ [−1, 1]` as one more input
+/// channel. `Δ(Q)` falls geometrically from `max_step` at Q = 1 to `min_step` at Q = 100, so each
+/// quality step changes the rate by about the same factor.
+public struct RateConfig: Codable, Equatable, Sendable {
+    /// The step at quality 1 (coarsest).
+    public var maxStep: Float
+    /// The step at quality 100 (finest).
+    public var minStep: Float
+    /// The setting used when none is given.
+    public var defaultQuality: Int
+    /// Whether the decoder receives `c(Q)` as an extra input channel.
+    public var condition: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case maxStep = "max_step", minStep = "min_step", defaultQuality = "default_quality", condition
+    }
+
+    public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true) {
+        self.maxStep = maxStep; self.minStep = minStep; self.defaultQuality = defaultQuality; self.condition = condition
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxStep = try c.decode(Float.self, forKey: .maxStep)
+        minStep = try c.decode(Float.self, forKey: .minStep)
+        defaultQuality = try c.decodeIfPresent(Int.self, forKey: .defaultQuality) ?? 75
+        condition = try c.decodeIfPresent(Bool.self, forKey: .condition) ?? true
+    }
+
+    public func validate() throws {
+        guard minStep > 0, minStep.isFinite, maxStep.isFinite, maxStep >= minStep else {
+            throw WallocError("rate: need 0 < min_step ≤ max_step, got min_step \(minStep), max_step \(maxStep)")
+        }
+        guard Quality.range.contains(defaultQuality) else {
+            throw WallocError("rate.default_quality must be from 1 to 100, got \(defaultQuality)")
+        }
+    }
+
+    /// The quantiser step at a (possibly fractional, for training) quality in 1...100.
+    public func step(quality q: Float) -> Float {
+        let t = (min(max(q, 1), 100) - 1) / 99
+        return Float(exp(Double(log(maxStep)) + Double(t) * (Double(log(minStep)) - Double(log(maxStep)))))
+    }
+
+    /// The decoder's conditioning value `2(Q − 1)/99 − 1`.
+    public func conditioning(quality q: Float) -> Float {
+        2 * (min(max(q, 1), 100) - 1) / 99 - 1
+    }
+}
