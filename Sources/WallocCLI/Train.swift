@@ -68,7 +68,8 @@ struct Train: ParsableCommand {
                 let scale = recipe.initialization.scale ?? 3
                 let report = try PCAInitialization.apply(to: &codec, signals: session.training, scale: scale,
                                                          samplesPerSignal: recipe.initialization.samplesPerSignal ?? 20_000,
-                                                         seed: recipe.training.seed ?? 0)
+                                                         seed: recipe.training.seed ?? 0,
+                                                         bandWeighting: recipe.initialization.bandWeighting ?? 0)
                 log(String(format: "PCA initialisation: %d band vectors, the %d components explain %.2f%% of the band variance",
                            report.samples, recipe.model.latentDim, 100 * report.explainedVariance))
             }
@@ -78,7 +79,7 @@ struct Train: ParsableCommand {
         if !resume && !session.validation.isEmpty {
             let v = try trainer.validate(on: session.validation)
             history.validation.append(.init(step: 0, loss: v.loss, psnr: v.psnr, lr: 0))
-            log(String(format: "step 0: validation loss %.3e, PSNR %.2f dB", v.loss, v.psnr))
+            log(String(format: "step 0: validation loss %.3e, PSNR %.2f dB", v.loss, v.psnr) + perQuality(v.perQuality))
         }
         installStopHandlers()
         let total = recipe.steps
@@ -105,7 +106,9 @@ struct Train: ParsableCommand {
                 let v = try trainer.validate(on: session.validation)
                 history.validation.append(.init(step: step, loss: v.loss, psnr: v.psnr, lr: trainer.learningRate))
                 lastValidation = String(format: " | val %.2f dB", v.psnr)
-                if !quiet && !bar.isTerminal { log(String(format: "step %d: validation loss %.3e, PSNR %.2f dB", step, v.loss, v.psnr)) }
+                if !quiet && !bar.isTerminal {
+                    log(String(format: "step %d: validation loss %.3e, PSNR %.2f dB", step, v.loss, v.psnr) + perQuality(v.perQuality))
+                }
             }
             bar.update(step, info: String(format: "loss %.3e, PSNR %.2f dB, lr %.2e", smoothLoss!, smoothPSNR!, lrNow) + lastValidation)
             if step % checkpointEvery == 0 { try save() }
@@ -149,6 +152,11 @@ struct Train: ParsableCommand {
                 throw WallocError("\(dst.path): cannot write (\(String(cString: strerror(errno))))")
             }
         }
+    }
+
+    /// " (q1 27.31, q50 30.12, q100 35.02)" for a variable-rate model's validation, "" otherwise.
+    func perQuality(_ each: [(Int, Float)]) -> String {
+        each.isEmpty ? "" : " (" + each.map { String(format: "q%d %.2f", $0.0, $0.1) }.joined(separator: ", ") + ")"
     }
 
     func log(_ message: String) {

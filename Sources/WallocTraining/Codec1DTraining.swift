@@ -6,17 +6,19 @@ import WallocWavelets
 
 extension Codec {
     /// Training-mode forward and backward pass of a `Codec1D` on a batch `x` of `[N, C, L]`
-    /// (called through `lossAndGradients(batch:noise:tfWeight:)`): wavelet packet analysis, the
-    /// encoder (kernel-1 convolution with padding 1, or the Oobleck encoder), ToUniform, `+ noise`
-    /// instead of rounding (`noise` shaped like the latents, `[N, latent_dim, L/2^J + 2]`),
-    /// ToNormal, the Oobleck decoder, synthesis and the optional post filter. The loss is
-    /// `MSE(x, x̂) + tfWeight · MSE(X, X̂)` with `x̂` after the post filter and before the clamp.
-    func lossAndGradients1D(batch x: Tensor, noise: Tensor, tfWeight: Float) throws -> (TrainingLosses, Gradients) {
+    /// (called through `lossAndGradients(batch:quantization:objective:)`): wavelet packet analysis,
+    /// the encoder (kernel-1 convolution with padding 1, or the Oobleck encoder), the training
+    /// bottleneck (noise or per-sample qualities, latents `[N, latent_dim, L/2^J + 2]`), the Oobleck
+    /// decoder, synthesis and the optional post filter. The loss is the objective's (normalised)
+    /// `MSE(x, x̂) + tfWeight · MSE(X, X̂) + λ · log-mel distance` with `x̂` after the post filter
+    /// and before the clamp.
+    func lossAndGradients1D(batch x: Tensor, quantization: TrainingQuantization, objective: TrainingObjective) throws -> (TrainingLosses, Gradients) {
+        let tfWeight = objective.tfWeight
         guard x.rank == 3 else { throw WallocError("a Codec1D training batch must be [N, C, L], got \(x.shape)") }
         try checkSignal(x)
         let bands = try analysis(x)
         enum EncoderTape { case pointwise(Conv1dTape), oobleck(OobleckTape) }
-        var encoded: Tensor
+        let encoded: Tensor
         let encoderTape: EncoderTape
         switch encoder {
         case .pointwise1D(let m): let (y, t) = m.forward(training: bands); encoded = y; encoderTape = .pointwise(t)
@@ -24,18 +26,9 @@ extension Codec {
         default: throw WallocError("Codec1D training does not support this encoder")
         }
         guard case .oobleck(let dec) = decoder else { throw WallocError("Codec1D training needs the Oobleck decoder") }
-        let preUniform = encoded
-        quantizer.toUniform(&encoded)
-        guard noise.shape == encoded.shape else {
-            throw WallocError("noise shape \(noise.shape) does not match the latent shape \(encoded.shape)")
-        }
-        var noisy = encoded
-        noisy.withUnsafeMutableBufferPointer { nb in
-            noise.withUnsafeBufferPointer { rb in VectorMath.add(rb.baseAddress!, into: nb.baseAddress!, count: nb.count) }
-        }
-        var normal = noisy
-        quantizer.toNormal(&normal)
-        var (decoded, decoderTape) = dec.forward(training: normal)
+        let (normal, input, bottleneck) = try trainingBottleneck(encoded, quantization)
+        var (decoded, decoderTape) = dec.forward(training: input)
+        decoded = scaledDecoderOutput(decoded)
         // The linear skip path sees the latents without their first and last step.
         var skipTape: Conv1dTape?
         var skipLayer: Conv1d?
@@ -50,7 +43,7 @@ extension Codec {
         if let postFilter { (xHat, postTape) = postFilter.forward(training: synthesized) }
 
         // Losses and their gradients.
-        let (mse, dxHat) = Codec.mseAndGradient(xHat, x)
+        let (mse, spectral, dxHat) = objective.signalLoss(xHat, x)
         let (tf, dDecodedTF) = Codec.mseAndGradient(decoded, bands)
         let psnr = Codec.clampedPSNR(xHat, x)
         var gradients = Gradients()
@@ -66,27 +59,30 @@ extension Codec {
                 }
             }
         }
-        // Decoder, ToNormal, noise (identity), ToUniform, encoder.
-        var dNormal = dec.backward(decoderTape, dDecoded, prefix: "decoder.1", into: &gradients)
+        // Decoder and skip path, the bottleneck, the encoder.
+        let dInput = dec.backward(decoderTape, scaledDecoderOutput(dDecoded), prefix: "decoder.1", into: &gradients)
+        var dSkip: Tensor?
         if let skipLayer, let skipTape {
             let dInner = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)
-            let n = dNormal.shape[0], c = dNormal.shape[1], l = dNormal.shape[2]
-            dNormal.withUnsafeMutableBufferPointer { db in
+            let n = normal.shape[0], c = normal.shape[1], l = normal.shape[2]
+            var padded = Tensor(zeros: normal.shape)
+            padded.withUnsafeMutableBufferPointer { db in
                 dInner.withUnsafeBufferPointer { ib in
-                    for r in 0..<(n * c) { VectorMath.add(ib.baseAddress! + r * (l - 2), into: db.baseAddress! + r * l + 1, count: l - 2) }
+                    for r in 0..<(n * c) { (db.baseAddress! + r * l + 1).update(from: ib.baseAddress! + r * (l - 2), count: l - 2) }
                 }
             }
+            dSkip = padded
         }
-        dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
-        let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)
+        let dEncoded = trainingBottleneckBackward(bottleneck, dNormal: dSkip, dDecoderInput: dInput)
         switch (encoder, encoderTape) {
         case (.pointwise1D(let m), .pointwise(let t)):
-            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+            _ = m.backward(t, dEncoded, prefix: "encoder.0", into: &gradients, inputGradient: false)
         case (.oobleck(let m), .oobleck(let t)):
-            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+            _ = m.backward(t, dEncoded, prefix: "encoder.0", into: &gradients, inputGradient: false)
         default: throw WallocError("internal error: encoder tape mismatch")
         }
-        return (TrainingLosses(loss: mse + tfWeight * tf, mse: mse, tfLoss: tf, psnr: psnr), gradients)
+        let weight = objective.spectral?.weight ?? 0
+        return (TrainingLosses(loss: mse + tfWeight * tf + weight * spectral, mse: mse, tfLoss: tf, psnr: psnr, spectral: spectral), gradients)
     }
 
     /// Evaluation-mode losses (rounded latents, post filter applied) of a `Codec1D` on

@@ -8,12 +8,19 @@ import WallocWavelets
 public struct TrainingLosses: Sendable, Equatable {
     /// `mse + tfWeight · tfLoss`, the value the gradients are taken of.
     public var loss: Float
-    /// `MSE(x, x̂)` in the signal domain, `x̂` before the clamp.
+    /// The distortion in the signal domain, `x̂` before the clamp: `MSE(x, x̂)`, or the
+    /// objective's normalised or logarithmic form.
     public var mse: Float
     /// `MSE(X, X̂)` over the wavelet bands.
     public var tfLoss: Float
     /// PSNR in dB of the clamped reconstruction (signal range 1).
     public var psnr: Float
+    /// The spectral (log-mel) term before its weight, 0 without one.
+    public var spectral: Float = 0
+
+    public init(loss: Float, mse: Float, tfLoss: Float, psnr: Float, spectral: Float = 0) {
+        self.loss = loss; self.mse = mse; self.tfLoss = tfLoss; self.psnr = psnr; self.spectral = spectral
+    }
 }
 
 extension Codec {
@@ -23,12 +30,24 @@ extension Codec {
     /// the loss is `MSE(x, x̂) + tfWeight · MSE(X, X̂)`.
     /// Returns the losses and the gradient of the loss for every parameter.
     public func lossAndGradients(batch x: Tensor, noise: Tensor, tfWeight: Float = 0) throws -> (TrainingLosses, Gradients) {
-        if modality == .audio { return try lossAndGradients1D(batch: x, noise: noise, tfWeight: tfWeight) }
+        try lossAndGradients(batch: x, quantization: .noise(noise), tfWeight: tfWeight)
+    }
+
+    /// Training-mode forward and backward pass with the given stand-in for rounding: the
+    /// reference's noise, or (variable-rate models) a quality setting per sample.
+    public func lossAndGradients(batch x: Tensor, quantization: TrainingQuantization, tfWeight: Float = 0) throws -> (TrainingLosses, Gradients) {
+        try lossAndGradients(batch: x, quantization: quantization, objective: TrainingObjective(tfWeight: tfWeight))
+    }
+
+    /// Training-mode forward and backward pass minimising `objective` (its normalised MSE and
+    /// spectral term apply to audio).
+    public func lossAndGradients(batch x: Tensor, quantization: TrainingQuantization, objective: TrainingObjective) throws -> (TrainingLosses, Gradients) {
+        if modality == .audio { return try lossAndGradients1D(batch: x, quantization: quantization, objective: objective) }
+        let tfWeight = objective.tfWeight
         guard x.rank == 4 else { throw WallocError("a training batch must be [N, C, H, W], got \(x.shape)") }
         try checkSignal(x)
         let bands = try analysis(x)
-        // Encoder and ToUniform.
-        var encoded: Tensor
+        let encoded: Tensor
         enum EncoderTape { case pointwise(Conv2dTape), vae(VAETape) }
         let encoderTape: EncoderTape
         switch encoder {
@@ -36,22 +55,16 @@ extension Codec {
         case .vae(let m): let (y, t) = m.forward(training: bands); encoded = y; encoderTape = .vae(t)
         default: throw WallocError("2D training does not support this encoder")
         }
-        let preUniform = encoded
-        quantizer.toUniform(&encoded)
-        guard noise.shape == encoded.shape else {
-            throw WallocError("noise shape \(noise.shape) does not match the latent shape \(encoded.shape)")
-        }
-        let noisy = Elementwise.sum(encoded, noise)
-        var normal = noisy
-        quantizer.toNormal(&normal)
+        let (normal, input, bottleneck) = try trainingBottleneck(encoded, quantization)
         var decoded: Tensor
         enum DecoderTape { case pointwise(Conv2dTape), vae(VAETape) }
         let decoderTape: DecoderTape
         switch decoder {
-        case .pointwise2D(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .pointwise(t)
-        case .vae(let m): let (y, t) = m.forward(training: normal); decoded = y; decoderTape = .vae(t)
+        case .pointwise2D(let m): let (y, t) = m.forward(training: input); decoded = y; decoderTape = .pointwise(t)
+        case .vae(let m): let (y, t) = m.forward(training: input); decoded = y; decoderTape = .vae(t)
         default: throw WallocError("2D training does not support this decoder")
         }
+        decoded = scaledDecoderOutput(decoded)
         var skipTape: Conv2dTape?
         var skipLayer: Conv2d?
         if case .pointwise2D(let m)? = skip {
@@ -62,15 +75,9 @@ extension Codec {
         let xHat = try synthesis(decoded)
 
         // Losses and their gradients.
-        let (mse, dxHat) = Codec.mseAndGradient(xHat, x)
+        let (mse, dxHat) = objective.distortionAndGradient(xHat, x)
         let (tf, dDecodedTF) = Codec.mseAndGradient(decoded, bands)
-        var clampedSquares: Double = 0
-        for i in 0..<x.count {
-            let d = Double(min(max(xHat.scalars[i], -0.5), 0.5) - x.scalars[i])
-            clampedSquares += d * d
-        }
-        let clampedMSE = clampedSquares / Double(max(1, x.count))
-        let psnr = Float(10 * log10(1 / max(clampedMSE, 1e-12)))
+        let psnr = Codec.clampedPSNR(xHat, x)
         var dDecoded = WaveletAdjoint.synthesis2D(dxHat, levels: config.J)
         if tfWeight != 0 {
             dDecoded.withUnsafeMutableBufferPointer { db in
@@ -80,25 +87,23 @@ extension Codec {
             }
         }
 
-        // Backward through decoder, ToNormal, noise (identity), ToUniform, encoder.
+        // Backward through the decoder and the skip path, the bottleneck, the encoder.
         var gradients = Gradients()
-        var dNormal: Tensor
+        let dNetwork = scaledDecoderOutput(dDecoded)
+        let dInput: Tensor
         switch (decoder, decoderTape) {
-        case (.pointwise2D(let m), .pointwise(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
-        case (.vae(let m), .vae(let t)): dNormal = m.backward(t, dDecoded, prefix: "decoder.1", into: &gradients)
+        case (.pointwise2D(let m), .pointwise(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
+        case (.vae(let m), .vae(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
         default: throw WallocError("internal error: decoder tape mismatch")
         }
-        if let skipLayer, let skipTape {
-            let dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)
-            dNormal = Elementwise.sum(dNormal, dSkip)
-        }
-        dNormal = quantizer.toNormalBackward(input: noisy, output: normal, dNormal)
-        let dPre = quantizer.toUniformBackward(input: preUniform, dNormal)
+        var dSkip: Tensor?
+        if let skipLayer, let skipTape { dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients) }
+        let dEncoded = trainingBottleneckBackward(bottleneck, dNormal: dSkip, dDecoderInput: dInput)
         switch (encoder, encoderTape) {
         case (.pointwise2D(let m), .pointwise(let t)):
-            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+            _ = m.backward(t, dEncoded, prefix: "encoder.0", into: &gradients, inputGradient: false)
         case (.vae(let m), .vae(let t)):
-            _ = m.backward(t, dPre, prefix: "encoder.0", into: &gradients, inputGradient: false)
+            _ = m.backward(t, dEncoded, prefix: "encoder.0", into: &gradients, inputGradient: false)
         default: throw WallocError("internal error: encoder tape mismatch")
         }
         let losses = TrainingLosses(loss: mse + tfWeight * tf, mse: mse, tfLoss: tf, psnr: psnr)
@@ -116,13 +121,7 @@ extension Codec {
         let decoded = decodeBands(y)
         let xHat = try synthesis(decoded)
         let mse = Codec.mseAndGradient(xHat, x).0, tf = Codec.mseAndGradient(decoded, bands).0
-        var squares: Double = 0
-        for i in 0..<x.count {
-            let d = Double(min(max(xHat.scalars[i], -0.5), 0.5) - x.scalars[i])
-            squares += d * d
-        }
-        let psnr = Float(10 * log10(1 / max(squares / Double(max(1, x.count)), 1e-12)))
-        return TrainingLosses(loss: mse, mse: mse, tfLoss: tf, psnr: psnr)
+        return TrainingLosses(loss: mse, mse: mse, tfLoss: tf, psnr: Codec.clampedPSNR(xHat, x))
     }
 
     /// `mean((a − b)²)` and its gradient with respect to `a`, `2(a − b)/count`.

@@ -26,9 +26,18 @@ public enum PCAInitialization {
     /// Fits the components on `signals` (`[C, H, W]` images or `[C, L]` clips, values in
     /// [-0.5, 0.5]; each is trimmed to a multiple of 2^J) using up to `samplesPerSignal` randomly
     /// chosen band vectors of each, and writes them into `codec`.
+    ///
+    /// Variable-rate models (`rate` in the configuration) start as a weighted PCA codec instead:
+    /// each band `c` is weighted by `w_c = (rms_c / median rms)^(−bandWeighting)` (0: no
+    /// weighting; 0.5 shapes the quantisation noise like the square root of the band's level,
+    /// which suits audio), the encoder is the orthonormal projection `z = Vᵀ(w ⊙ (X − μ))`
+    /// (uniform steps on it are then optimal for the weighted error), `latent_scale` = `1/σ_k`
+    /// (the components' standard deviations), the skip path (or a linear decoder) is the inverse
+    /// `X̂ = μ + (V (σ ⊙ u)) / w` of the normalised latents `u`, and `band_scale` = `1/w`, so the
+    /// decoder network also works in the weighted domain. `alpha` is not used.
     @discardableResult
     public static func apply(to codec: inout Codec, signals: [Tensor], scale alpha: Float,
-                             samplesPerSignal: Int = 20_000, seed: UInt64 = 0) throws -> Report {
+                             samplesPerSignal: Int = 20_000, seed: UInt64 = 0, bandWeighting: Float = 0) throws -> Report {
         let config = codec.config
         guard alpha > 0, alpha.isFinite else { throw WallocError("the PCA scale must be positive, got \(alpha)") }
         switch codec.encoder {
@@ -63,13 +72,21 @@ public enum PCAInitialization {
             col += w
         }
 
-        // Mean and covariance (GEMM on the centred samples).
-        var mean = [Float](repeating: 0, count: d)
+        // Mean, band weights and covariance (GEMM on the centred, weighted samples).
+        var mean = [Float](repeating: 0, count: d), rms = [Float](repeating: 0, count: d)
         for c in 0..<d {
-            var s = 0.0
+            var s = 0.0, s2 = 0.0
             for j in 0..<n { s += Double(x[c * n + j]) }
             mean[c] = Float(s / Double(n))
-            for j in 0..<n { x[c * n + j] -= mean[c] }
+            for j in 0..<n { x[c * n + j] -= mean[c]; s2 += Double(x[c * n + j]) * Double(x[c * n + j]) }
+            rms[c] = Float((s2 / Double(n)).squareRoot())
+        }
+        let variableRate = config.isVariableRate
+        guard bandWeighting == 0 || variableRate else { throw WallocError("band weighting applies to variable-rate models only") }
+        let medianRMS = max(rms.sorted()[d / 2], 1e-12)
+        let weights = rms.map { bandWeighting == 0 ? Float(1) : Float(pow(Double(max($0, medianRMS * 1e-4) / medianRMS), Double(-bandWeighting))) }
+        if bandWeighting != 0 {
+            for c in 0..<d { for j in 0..<n { x[c * n + j] *= weights[c] } }
         }
         var cov = [Float](repeating: 0, count: d * d)
         x.withUnsafeBufferPointer { xb in
@@ -82,19 +99,24 @@ public enum PCAInitialization {
         let total = values.reduce(0.0) { $0 + Double(max(0, $1)) }
         let kept = values.prefix(k).reduce(0.0) { $0 + Double(max(0, $1)) }
 
-        // Encoder: W[k, c] = α V[c, k], b[k] = −α Σ_c V[c, k] μ[c].
+        // Encoder: W[k, c] = a V[c, k] w[c], b[k] = −a Σ_c V[c, k] w[c] μ[c], with a = α (fixed rate) or 1.
+        let a: Float = variableRate ? 1 : alpha
+        let sigma = (0..<k).map { Float(Double(max(values[$0], 1e-20)).squareRoot()) }
         var encoderWeight = [Float](repeating: 0, count: k * d), encoderBias = [Float](repeating: 0, count: k)
         for j in 0..<k {
             var dot: Float = 0
             for c in 0..<d {
-                encoderWeight[j * d + c] = alpha * vectors[c * d + j]
-                dot += vectors[c * d + j] * mean[c]
+                encoderWeight[j * d + c] = a * vectors[c * d + j] * weights[c]
+                dot += vectors[c * d + j] * weights[c] * mean[c]
             }
-            encoderBias[j] = -alpha * dot
+            encoderBias[j] = -a * dot
         }
-        // Skip: W[c, k] = V[c, k] / α, b[c] = μ[c].
+        // Skip: W[c, k] = V[c, k] / α (fixed rate), or V[c, k] σ[k] / w[c] on the normalised latents.
         var skipWeight = [Float](repeating: 0, count: d * k)
-        for c in 0..<d { for j in 0..<k { skipWeight[c * k + j] = vectors[c * d + j] / alpha } }
+        for c in 0..<d {
+            for j in 0..<k { skipWeight[c * k + j] = variableRate ? vectors[c * d + j] * sigma[j] / weights[c] : vectors[c * d + j] / alpha }
+        }
+        let decoderInputs = config.decoderInputChannels
 
         let lastDecoderLayer: String
         switch codec.decoder {
@@ -113,7 +135,13 @@ public enum PCAInitialization {
             case "encoder.0.bias": t = Tensor(shape: t.shape, scalars: encoderBias)
             case "skip.weight" where !linearDecoder: t = Tensor(shape: t.shape, scalars: skipWeight)
             case "skip.bias" where !linearDecoder: t = Tensor(shape: t.shape, scalars: mean)
-            case "decoder.1.weight" where linearDecoder: t = Tensor(shape: t.shape, scalars: skipWeight)
+            case "decoder.1.weight" where linearDecoder:
+                // A conditioned linear decoder's quality input starts unused.
+                var w = [Float](repeating: 0, count: d * decoderInputs)
+                for c in 0..<d { for j in 0..<k { w[c * decoderInputs + j] = skipWeight[c * k + j] } }
+                t = Tensor(shape: t.shape, scalars: w)
+            case "latent_scale": t = Tensor(shape: t.shape, scalars: sigma.map { 1 / $0 })
+            case "band_scale" where !linearDecoder: t = Tensor(shape: t.shape, scalars: weights.map { 1 / $0 })
             case "decoder.1.bias" where linearDecoder: t = Tensor(shape: t.shape, scalars: mean)
             default:
                 // The decoder network's last layer starts at zero (its gain, for weight-normalised layers).

@@ -21,6 +21,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var maxGradientNorm: Float? = 1.0
     /// Weight ϕ of the wavelet-domain MSE (the reference's `tf_loss`).
     public var tfWeight: Float = 0
+    /// How the signal-domain error enters the loss (default `.mse`).
+    public var distortion: TrainingObjective.Distortion?
+    /// Audio: a log-mel term (`SpectralLoss`).
+    public var spectral: SpectralLoss?
     public var seed: UInt64 = 0
     /// Cosine decay from the peak rate to `minimumLearningRate` over this many steps after the
     /// warm-up, instead of reduce-on-plateau (nil: reduce-on-plateau, as the reference).
@@ -28,8 +32,23 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Parameters left unchanged: every parameter whose name starts with one of these prefixes
     /// (e.g. `"encoder."` keeps a PCA-initialised encoder, and with it the bit rate, fixed).
     public var frozen: [String]?
+    /// Variable-rate models: each sample of a batch is quantised at a quality drawn uniformly
+    /// from this range (`[low, high]`, within 1...100; default the whole range).
+    public var qualityRange: [Float]?
 
     public init() {}
+
+    /// The quality range a variable-rate model trains over.
+    public var qualities: ClosedRange<Float> {
+        guard let r = qualityRange, r.count == 2 else { return 1...100 }
+        return r[0]...r[1]
+    }
+
+    /// The qualities a variable-rate model is validated at: both ends and the middle of the range.
+    public var validationQualities: [Int] {
+        let r = qualities
+        return Array(Set([r.lowerBound, (r.lowerBound + r.upperBound) / 2, r.upperBound].map { Int($0.rounded()) })).sorted()
+    }
 }
 
 /// Trains a `Codec` on `[C, H, W]` images (Codec2D, LinearCodec2D) or `[C, L]` audio clips
@@ -44,6 +63,8 @@ public struct Trainer: Sendable {
     /// Updates taken so far.
     public private(set) var stepCount = 0
     public private(set) var rng: SplitMix64
+    /// The loss a step minimises (from `config`).
+    public let objective: TrainingObjective
     /// The training images, `[C, H, W]` each, or audio clips, `[C, L]` each.
     public let data: [Tensor]
 
@@ -81,6 +102,7 @@ public struct Trainer: Sendable {
                                         patience: config.plateauPatience, minimum: config.minimumLearningRate)
         schedule.cosineSteps = config.cosineDecaySteps
         rng = SplitMix64(seed: config.seed)
+        objective = TrainingObjective(tfWeight: config.tfWeight, distortion: config.distortion ?? .mse, spectral: config.spectral)
     }
 
     /// The learning rate of the next update.
@@ -130,9 +152,16 @@ public struct Trainer: Sendable {
         guard batch.rank == (audio ? 3 : 4) else {
             throw WallocError("a training batch must be \(audio ? "[N, C, L]" : "[N, C, H, W]"), got \(batch.shape)")
         }
-        var noise = Tensor(uninitialized: [batch.shape[0]] + codec.latentShape(signalSize: Array(batch.shape.dropFirst(2))))
-        for i in 0..<noise.count { noise.scalars[i] = rng.uniform() - 0.5 }
-        var (losses, gradients) = try codec.lossAndGradients(batch: batch, noise: noise, tfWeight: config.tfWeight)
+        let quantization: TrainingQuantization
+        if codec.config.isVariableRate {
+            let r = config.qualities
+            quantization = .qualities((0..<batch.shape[0]).map { _ in r.lowerBound + (r.upperBound - r.lowerBound) * rng.uniform() })
+        } else {
+            var noise = Tensor(uninitialized: [batch.shape[0]] + codec.latentShape(signalSize: Array(batch.shape.dropFirst(2))))
+            for i in 0..<noise.count { noise.scalars[i] = rng.uniform() - 0.5 }
+            quantization = .noise(noise)
+        }
+        var (losses, gradients) = try codec.lossAndGradients(batch: batch, quantization: quantization, objective: objective)
         guard losses.loss.isFinite else { throw WallocError("training diverged at step \(stepCount): loss is \(losses.loss)") }
         if let frozen = config.frozen, !frozen.isEmpty { gradients.remove { name in frozen.contains { name.hasPrefix($0) } } }
         if let maxNorm = config.maxGradientNorm { gradients.clip(maxNorm: maxNorm) }
@@ -150,8 +179,34 @@ public struct Trainer: Sendable {
     /// Evaluation-mode (rounded latents) mean loss and PSNR over `images` (`[C, H, W]` each, cropped
     /// to multiples of 2^J; for audio, `[C, L]` clips trimmed to a multiple of 2^J), recorded in the
     /// reduce-on-plateau schedule once warm-up is over.
+    ///
+    /// A variable-rate model is validated at `config.validationQualities`: the loss and PSNR are
+    /// means over them, `perQuality` gives each quality's mean PSNR.
     @discardableResult
-    public mutating func validate(on images: [Tensor]) throws -> (loss: Float, psnr: Float) {
+    public mutating func validate(on images: [Tensor]) throws -> (loss: Float, psnr: Float, perQuality: [(Int, Float)]) {
+        let r = try validationResult(on: images)
+        if stepCount >= schedule.warmupSteps { schedule.record(validationLoss: r.loss) }
+        return r
+    }
+
+    /// Validation without touching the schedule; `perQuality` lists (quality, mean PSNR) for
+    /// variable-rate models and is empty otherwise.
+    public func validationResult(on images: [Tensor]) throws -> (loss: Float, psnr: Float, perQuality: [(Int, Float)]) {
+        guard codec.config.isVariableRate else {
+            let r = try Trainer.validationLosses(codec, on: images)
+            return (r.loss, r.psnr, [])
+        }
+        var loss: Float = 0, psnr: Float = 0, each = [(Int, Float)]()
+        let qualities = config.validationQualities
+        for q in qualities {
+            let r = try Trainer.validationLosses(try codec.withQuality(q), on: images)
+            loss += r.loss / Float(qualities.count); psnr += r.psnr / Float(qualities.count)
+            each.append((q, r.psnr))
+        }
+        return (loss, psnr, each)
+    }
+
+    static func validationLosses(_ codec: Codec, on images: [Tensor]) throws -> (loss: Float, psnr: Float) {
         guard !images.isEmpty else { throw WallocError("no validation images") }
         let f = codec.config.downsampling
         var loss: Double = 0, psnr: Double = 0
@@ -186,9 +241,7 @@ public struct Trainer: Sendable {
             let r = try codec.evaluationLosses(x)
             loss += Double(r.loss); psnr += Double(r.psnr)
         }
-        let meanLoss = Float(loss / Double(images.count))
-        if stepCount >= schedule.warmupSteps { schedule.record(validationLoss: meanLoss) }
-        return (meanLoss, Float(psnr / Double(images.count)))
+        return (Float(loss / Double(images.count)), Float(psnr / Double(images.count)))
     }
 
     // MARK: checkpoints

@@ -34,9 +34,15 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         public var checkpointEvery: Int?
         public var holdOut: Int?
         public var validationCrop: Int?
+        /// Variable-rate models: the `[low, high]` quality range training draws from.
+        public var quality: [Float]?
+        /// How the signal-domain error enters the loss: "mse" (default), "normalized_mse" or "log_mse".
+        public var distortion: TrainingObjective.Distortion?
+        /// Audio: a log-mel term in the loss.
+        public var spectral: SpectralLoss?
 
         enum CodingKeys: String, CodingKey {
-            case steps, crop, lr, warmup, schedule, clip, frozen, seed
+            case steps, crop, lr, warmup, schedule, clip, frozen, seed, quality, spectral, distortion
             case batchSize = "batch_size", minLR = "min_lr", weightDecay = "weight_decay", tfWeight = "tf_weight"
             case validateEvery = "validate_every", checkpointEvery = "checkpoint_every", holdOut = "hold_out"
             case validationCrop = "validation_crop"
@@ -56,7 +62,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         public var method: String
         public var scale: Float?
         public var samplesPerSignal: Int?
-        enum CodingKeys: String, CodingKey { case method, scale, samplesPerSignal = "samples_per_signal" }
+        /// Variable-rate models: the band weighting exponent of the PCA start (0: none).
+        public var bandWeighting: Float?
+        enum CodingKeys: String, CodingKey { case method, scale, samplesPerSignal = "samples_per_signal", bandWeighting = "band_weighting" }
         public init(method: String = "random") { self.method = method }
     }
 
@@ -114,6 +122,19 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         if let v = t.validateEvery, v < 1 { throw WallocError("training.validate_every must be at least 1") }
         if let v = t.checkpointEvery, v < 1 { throw WallocError("training.checkpoint_every must be at least 1") }
         if let h = t.holdOut, h < 0 { throw WallocError("training.hold_out must not be negative") }
+        if let q = t.quality {
+            guard model.isVariableRate else { throw WallocError("training.quality applies to variable-rate models (a \"rate\" section in the model)") }
+            guard q.count == 2, q[0] >= 1, q[1] <= 100, q[0] <= q[1] else {
+                throw WallocError("training.quality must be [low, high] with 1 ≤ low ≤ high ≤ 100, got \(q)")
+            }
+        }
+        if let spectral = t.spectral {
+            guard model.modality == .audio else { throw WallocError("training.spectral applies to audio models") }
+            try spectral.validate()
+        }
+        if let b = initialization.bandWeighting, b != 0 {
+            guard model.isVariableRate, b.isFinite, b > 0, b <= 2 else { throw WallocError("init.band_weighting must be in (0, 2] and needs a variable-rate model") }
+        }
         if let m = data.maxSide, m < model.downsampling { throw WallocError("data.max_side must be at least 2^J = \(model.downsampling)") }
         switch initialization.method {
         case "random": break
@@ -140,6 +161,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         if let v = t.tfWeight { c.tfWeight = v }
         if let v = t.seed { c.seed = v }
         c.frozen = t.frozen
+        c.qualityRange = t.quality
+        c.distortion = t.distortion
+        c.spectral = t.spectral
         if t.schedule == "cosine" { c.cosineDecaySteps = max(1, steps - c.warmupSteps) }
         return c
     }

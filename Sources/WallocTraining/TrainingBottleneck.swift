@@ -1,0 +1,90 @@
+import Foundation
+import WallocModels
+import WallocNN
+import WallocTensor
+
+/// What replaces rounding in a training pass.
+public enum TrainingQuantization: Sendable {
+    /// The reference's way: uniform noise in [-0.5, 0.5) (shaped like the latents) is added in the
+    /// companded domain.
+    case noise(Tensor)
+    /// Variable-rate models: each sample of the batch is quantised at its own quality setting
+    /// (fractional qualities interpolate the steps), with real rounding: the decoder trains on
+    /// exactly what it will decode. The gradient passes the rounding unchanged (straight-through).
+    case qualities([Float])
+}
+
+/// The training-time entropy bottleneck between the encoder and the decoder network, shared by
+/// the 2D and 1D passes.
+struct BottleneckTape {
+    /// The encoder's output.
+    var encoded: Tensor
+    /// Companding quantiser only: the noisy uniform-domain latents and their ToNormal.
+    var noisy: Tensor?
+    var normal: Tensor
+}
+
+extension Codec {
+    /// Encoder output -> the normalised dequantised latents the skip path sees (`normal`) and the
+    /// decoder network's input (the same plus, for a conditioned variable-rate model, each
+    /// sample's quality channel).
+    func trainingBottleneck(_ encoded: Tensor, _ quantization: TrainingQuantization) throws
+        -> (normal: Tensor, decoderInput: Tensor, tape: BottleneckTape) {
+        let n = encoded.shape[0]
+        switch quantization {
+        case .noise(let noise):
+            guard !config.isVariableRate else { throw WallocError("a variable-rate model trains with qualities, not noise") }
+            guard noise.shape == encoded.shape else {
+                throw WallocError("noise shape \(noise.shape) does not match the latent shape \(encoded.shape)")
+            }
+            var uniform = encoded
+            quantizer.toUniform(&uniform)
+            let noisy = Elementwise.sum(uniform, noise)
+            var normal = noisy
+            quantizer.toNormal(&normal)
+            return (normal, normal, BottleneckTape(encoded: encoded, noisy: noisy, normal: normal))
+        case .qualities(let qualities):
+            guard let rate = config.rate else { throw WallocError("a fixed-rate model trains with noise, not qualities") }
+            guard qualities.count == n else { throw WallocError("\(qualities.count) qualities for a batch of \(n)") }
+            let limit = Float(quantizer.maxLevel)
+            var normal = encoded
+            let plane = encoded.count / max(1, n)
+            normal.withUnsafeMutableBufferPointer { b in
+                for s in 0..<n {
+                    let step = rate.step(quality: qualities[s])
+                    let p = b.baseAddress! + s * plane
+                    parallelChunks(plane, minChunk: 1 << 14) { r in
+                        for i in r { p[i] = min(max((p[i] / step).rounded(.toNearestOrEven), -limit), limit) * step }
+                    }
+                }
+            }
+            if let latentScale { normal.scaleChannels(by: latentScale.scalars) }
+            var input = normal
+            if rate.condition {
+                input = normal.appendingChannels(1) { s, _, plane in plane.update(repeating: rate.conditioning(quality: qualities[s])) }
+            }
+            return (normal, input, BottleneckTape(encoded: encoded, noisy: nil, normal: normal))
+        }
+    }
+
+    /// The gradient at the encoder's output from the gradients at the skip path's input and at
+    /// the decoder network's input (whose extra quality channel is dropped), added up.
+    func trainingBottleneckBackward(_ tape: BottleneckTape, dNormal: Tensor?, dDecoderInput: Tensor) -> Tensor {
+        var d = dDecoderInput.leadingChannels(config.latentDim)
+        if let dNormal { d = Elementwise.sum(d, dNormal) }
+        if let noisy = tape.noisy {
+            d = quantizer.toNormalBackward(input: noisy, output: tape.normal, d)
+            return quantizer.toUniformBackward(input: tape.encoded, d)
+        }
+        if let latentScale { d.scaleChannels(by: latentScale.scalars) }
+        return d
+    }
+
+    /// The decoder network's output in the band domain: scaled by `band_scale` (variable-rate models).
+    func scaledDecoderOutput(_ x: Tensor) -> Tensor {
+        guard let bandScale else { return x }
+        var y = x
+        y.scaleChannels(by: bandScale.scalars)
+        return y
+    }
+}
