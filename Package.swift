@@ -78,9 +78,14 @@ let package = Package(
         // Baseline codecs for evaluation: AVIF (libaom/dav1d through libavif) and JPEG XL.
         .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
         .systemLibrary(name: "CJXL", pkgConfig: "libjxl_threads", providers: [.apt(["libjxl-dev"])]),
+        // Opus (libopusenc to encode, libopusfile to decode) and libsamplerate, for the Opus baseline.
+        .systemLibrary(name: "COpus", pkgConfig: "libopusenc", providers: [.apt(["libopusenc-dev", "libopusfile-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .target(name: "COpusShims", dependencies: ["COpus"]),
         .target(
             name: "WallocEval",
-            dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "CAVIF", "CJXL"]
+            dependencies: ["WallocTensor", "WallocIO", "WallocNN", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline",
+                           "CAVIF", "CJXL", "COpus", "COpusShims", "CSampleRate"]
         ),
         .target(
             name: "Walloc",

@@ -29,6 +29,11 @@ struct Compare: ParsableCommand {
                 throw WallocError("\(decoded): shape \(y.samples.shape) differs from the original's \(x.samples.shape)")
             }
             info += [("snr_db", try AudioMetrics.snr(x.samples, y.samples)), ("si_sdr_db", try AudioMetrics.siSDR(x.samples, y.samples))]
+            if x.frames > 1024 {
+                let spectral = try AudioMetrics.spectralComparison(x.samples, y.samples, sampleRate: x.sampleRate)
+                info.append(("log_mel", spectral.logMelDistance))
+                for band in AudioMetrics.energyBands { if let v = spectral.bandEnergies[band.name] { info.append((band.name, v)) } }
+            }
             seconds = Double(x.frames) / Double(max(1, x.sampleRate))
             rawBytes = x.samples.count * (x.bitDepth ?? 16) / 8
         } else {

@@ -5,7 +5,7 @@ import Walloc
 /// `walloc eval`: rate and quality of Walloc models against conventional codecs.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure models against JPEG, WebP, AVIF and JPEG XL (images) or Vorbis (audio).",
+        abstract: "Measure models against JPEG, WebP, AVIF and JPEG XL (images) or Opus and Vorbis (audio).",
         discussion: """
         Every file in DATA (files, or directories: their image/audio files) is compressed to a real \
         .wlc bitstream and decoded with each model, and coded by each baseline at each quality \
@@ -15,15 +15,20 @@ struct Eval: ParsableCommand {
         rate-distortion curve of models. Files that cannot be evaluated (unreadable, wrong \
         modality, too small) are reported and skipped; the exit status is then 1. \
         --qualities takes CODEC:Q1,Q2,... (repeatable; qualities 0-100) or Q1,Q2,... for every \
-        baseline. Metric definitions and baseline settings: docs/evaluation.md.
+        baseline; walloc:Q1,Q2,... sets the qualities (1-100) variable-rate models are measured \
+        at (default 1,10,20,...,100), each one a point of walloc's curve. --bd-range LO,HI limits \
+        the BD-rates to the settings whose mean rate lies in [LO, HI] (bpp or kbps). Metric \
+        definitions and baseline settings: docs/evaluation.md.
         """
     )
 
     @Argument(help: "Data files or directories.") var data: [String]
     @Option(help: "Model directory (repeatable; default: the installed default model).") var model: [String] = []
-    @Option(help: "Baselines, comma-separated: jpeg,webp,avif,jxl for images, vorbis for audio, or none (default: all for the modality).")
+    @Option(help: "Baselines, comma-separated: jpeg,webp,avif,jxl for images, opus,vorbis for audio, or none (default: all for the modality).")
     var baselines: String?
     @Option(help: "Baseline qualities: CODEC:Q1,Q2,... (repeatable) or Q1,Q2,... for every baseline.") var qualities: [String] = []
+    @Option(name: .customLong("bd-range"), help: "BD-rates over the settings whose mean rate lies in LO,HI (bpp or kbps).")
+    var bdRange: String?
     @Option(help: "Write the results as JSON here.") var json: String
     @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
     @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
@@ -102,7 +107,7 @@ struct Eval: ParsableCommand {
             models: zip(compressors, paths).map { ($0.name, $1, $0.codec.config.type.rawValue, $0.codec.config.dimensionalityReduction) },
             baselines: evaluator.imageBaselines.map { ($0.codec.rawValue, $0.codec.settings) }
                 + evaluator.audioBaselines.map { ($0.codec.rawValue, $0.codec.settings) },
-            rows: rows, failures: failures)
+            rows: rows, failures: failures, bdRateRange: try parsedBDRange())
         try FileIO.writeAtomically(try report.json(), to: URL(fileURLWithPath: json))
         if let csv { try FileIO.writeAtomically(report.csv(), to: URL(fileURLWithPath: csv)) }
         if let plot {
@@ -118,15 +123,28 @@ struct Eval: ParsableCommand {
         }
     }
 
+    /// --bd-range LO,HI.
+    func parsedBDRange() throws -> ClosedRange<Double>? {
+        guard let bdRange else { return nil }
+        let parts = bdRange.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, parts[0] >= 0, parts[1] > parts[0] else { throw ValidationError("--bd-range takes LO,HI with 0 ≤ LO < HI") }
+        return parts[0]...parts[1]
+    }
+
     /// Applies --baselines and --qualities.
     private func configureBaselines(_ evaluator: inout Evaluator) throws {
-        let names = (baselines ?? (evaluator.modality == .image ? "jpeg,webp,avif,jxl" : "vorbis"))
+        let names = (baselines ?? (evaluator.modality == .image ? "jpeg,webp,avif,jxl" : "opus,vorbis"))
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         let selected = names == ["none"] ? [] : names
         var perCodec = [String: [Int]](), everyCodec: [Int]?
         for spec in qualities {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let list = try Eval.parseQualities(parts.last ?? "", spec: spec)
+            if parts.count == 2 && parts[0].lowercased() == Evaluator.codecName {
+                guard list.allSatisfy({ Quality.range.contains($0) }) else { throw ValidationError("walloc qualities must be from 1 to 100") }
+                evaluator.modelQualities = list
+                continue
+            }
             if parts.count == 2 {
                 let codec = evaluator.modality == .image ? try ImageBaseline(name: parts[0]).rawValue : try AudioBaseline(name: parts[0]).rawValue
                 perCodec[codec] = list
@@ -139,11 +157,17 @@ struct Eval: ParsableCommand {
             if evaluator.modality == .image {
                 let codec = try ImageBaseline(name: name)
                 guard used.insert(codec.rawValue).inserted else { continue }
-                evaluator.imageBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
+                let list = perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities
+                guard list.allSatisfy({ (0...100).contains($0) }) else { throw ValidationError("--qualities for \(codec.rawValue) must be 0-100") }
+                evaluator.imageBaselines.append((codec, list))
             } else {
                 let codec = try AudioBaseline(name: name)
                 guard used.insert(codec.rawValue).inserted else { continue }
-                evaluator.audioBaselines.append((codec, perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities))
+                let list = perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities
+                guard list.allSatisfy(codec.validQualities.contains) else {
+                    throw ValidationError("--qualities for \(codec.rawValue) must be \(codec.validQualities.lowerBound)-\(codec.validQualities.upperBound)\(codec == .opus ? " (kbps)" : "")")
+                }
+                evaluator.audioBaselines.append((codec, list))
             }
         }
         if let unused = perCodec.keys.sorted().first(where: { !used.contains($0) }) {
@@ -153,8 +177,8 @@ struct Eval: ParsableCommand {
 
     static func parseQualities(_ text: String, spec: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (0...100).contains($0!) }) else {
-            throw ValidationError("--qualities '\(spec)': expected CODEC:Q1,Q2,... or Q1,Q2,... with qualities 0-100")
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (0...1000).contains($0!) }) else {
+            throw ValidationError("--qualities '\(spec)': expected CODEC:Q1,Q2,... or Q1,Q2,... with qualities 0-100 (Opus: kbps)")
         }
         return values.map { $0! }.reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } } // drop repeats
     }

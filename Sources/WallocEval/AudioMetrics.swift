@@ -1,4 +1,5 @@
 import Foundation
+import WallocNN
 import WallocTensor
 
 /// Full-reference audio quality metrics for `[C, L]` (or `[L]`) float32 samples.
@@ -53,6 +54,39 @@ public enum AudioMetrics {
             }
         }
         return total / Double(c)
+    }
+
+    /// Frequency bands (Hz) whose energy change `spectralComparison` reports.
+    public static let energyBands: [(name: String, low: Double, high: Double)] = [
+        ("energy_db_0k_2k", 0, 2000), ("energy_db_2k_4k", 2000, 4000), ("energy_db_4k_8k", 4000, 8000),
+        ("energy_db_8k_16k", 8000, 16000), ("energy_db_16k_up", 16000, .infinity),
+    ]
+
+    /// The log-mel distance (docs/evaluation.md: 80 HTK mel bands from 0 to fs/2, n_fft 2048,
+    /// hop 512, Hann window, power spectrum, `log10(mel + 1e-5)`, the mean absolute difference
+    /// over channels, bands and frames) and, per band of `energyBands`, the decoded signal's energy
+    /// relative to the reference's in dB (nil where the reference has none).
+    public static func spectralComparison(_ reference: Tensor, _ test: Tensor, sampleRate: Int) throws
+        -> (logMelDistance: Double, bandEnergies: [String: Double]) {
+        let (c, l) = try dimensions(reference, test)
+        let spectrogram = LogMelSpectrogram(sampleRate: sampleRate)
+        guard l > spectrogram.nFFT / 2 else {
+            throw WallocError("the log-mel distance needs more than \(spectrogram.nFFT / 2) samples per channel, got \(l)")
+        }
+        let a = spectrogram.forward(reference.reshaped([c, l])), b = spectrogram.forward(test.reshaped([c, l]))
+        var total = 0.0
+        for i in 0..<a.logMel.count { total += Double(abs(a.logMel[i] - b.logMel[i])) }
+        var energies = [String: Double]()
+        for band in energyBands {
+            var ea = 0.0, eb = 0.0
+            for k in 0..<spectrogram.bins {
+                let f = spectrogram.frequency(ofBin: k)
+                guard f >= band.low && f < band.high else { continue }
+                for ch in 0..<c { ea += Double(a.powerSums[ch * spectrogram.bins + k]); eb += Double(b.powerSums[ch * spectrogram.bins + k]) }
+            }
+            if ea > 0 { energies[band.name] = 10 * log10(max(eb, 1e-30) / ea) }
+        }
+        return (total / Double(a.logMel.count), energies)
     }
 
     private static func dimensions(_ a: Tensor, _ b: Tensor) throws -> (Int, Int) {

@@ -11,16 +11,18 @@ public struct EvalReport: Sendable {
     public var failures: [(file: String, error: String)]
     public var summaries: [EvalSummary]
     public var bdRates: [BDRateEntry]
+    /// The rate interval BD-rates were computed on (nil: every setting).
+    public var bdRateRange: ClosedRange<Double>?
 
     /// Rates at which `qualityAtRates` interpolates each codec's curve.
-    public var referenceRates: [Double] { modality == .image ? [0.25, 0.5, 1] : [16, 32, 64] }
+    public var referenceRates: [Double] { modality == .image ? [0.25, 0.5, 1] : [24, 32, 64] }
 
     /// Per codec and quality metric (PSNR and MS-SSIM; SNR and SI-SDR), the mean quality
     /// interpolated at each of `referenceRates` (nil outside the codec's rate range or for a
     /// single setting).
     public var qualityAtRates: [(codec: String, metric: String, values: [Double?])] {
         let codecs = summaries.map(\.codec).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        let metrics = modality == .image ? ["psnr", "ms_ssim"] : ["snr", "si_sdr"]
+        let metrics = modality == .image ? ["psnr", "ms_ssim"] : ["snr", "si_sdr", "log_mel"]
         return codecs.flatMap { codec in
             metrics.map { metric in
                 let curve = summaries.filter { $0.codec == codec }.compactMap { s -> RDPoint? in
@@ -33,14 +35,16 @@ public struct EvalReport: Sendable {
     }
 
     public init(modality: EvalModality, models: [(name: String, path: String, type: String, dimensionalityReduction: Double)],
-                baselines: [(codec: String, settings: String)], rows: [EvalRow], failures: [(file: String, error: String)]) {
+                baselines: [(codec: String, settings: String)], rows: [EvalRow], failures: [(file: String, error: String)],
+                bdRateRange: ClosedRange<Double>? = nil) {
         self.modality = modality
         self.models = models
         self.baselines = baselines
         self.rows = rows
         self.failures = failures
         summaries = EvalSummary.summarize(rows)
-        bdRates = BDRateEntry.compute(test: Evaluator.codecName, summaries: summaries, modality: modality)
+        self.bdRateRange = bdRateRange
+        bdRates = BDRateEntry.compute(test: Evaluator.codecName, summaries: summaries, modality: modality, rateRange: bdRateRange)
     }
 
     // MARK: JSON
@@ -66,6 +70,7 @@ public struct EvalReport: Sendable {
         }
         let bd: [[String: Any]] = bdRates.map { e in
             var o: [String: Any] = ["test": e.test, "anchor": e.anchor, "metric": e.metric, "rate": modality.rateMetric]
+            if let r = bdRateRange { o["rate_range"] = [r.lowerBound, r.upperBound] }
             switch e.result {
             case .success(let r):
                 o["percent"] = r.percent
@@ -144,13 +149,13 @@ public struct EvalReport: Sendable {
 
     /// The summary table and the BD-rates as text.
     public func table() -> String {
-        let quality = modality == .image ? ["psnr", "ssim", "ms_ssim"] : ["snr", "si_sdr"]
+        let quality = modality == .image ? ["psnr", "ssim", "ms_ssim"] : ["snr", "si_sdr", "log_mel"]
         let titles = ["codec", "setting", modality.rateMetric] + quality.map { $0.uppercased().replacingOccurrences(of: "_", with: "-") }
             + ["enc ms", "dec ms", "files"]
         var table = [titles]
         for s in summaries {
             var cells = [s.codec, s.setting, String(format: modality == .image ? "%.3f" : "%.1f", s.means[modality.rateMetric] ?? .nan)]
-            cells += quality.map { k in String(format: k.contains("ssim") && k != "si_sdr" ? "%.4f" : "%.2f", s.means[k] ?? .nan) }
+            cells += quality.map { k in String(format: (k.contains("ssim") && k != "si_sdr") || k == "log_mel" ? "%.4f" : "%.2f", s.means[k] ?? .nan) }
             cells += [String(format: "%.1f", s.encodeSeconds * 1e3), String(format: "%.1f", s.decodeSeconds * 1e3), String(s.files)]
             table.append(cells)
         }
@@ -168,15 +173,16 @@ public struct EvalReport: Sendable {
             out.append("Mean quality at " + referenceRates.map { String(format: "%g", $0) }.joined(separator: " / ") + " \(unit) (interpolated):")
             let nameWidth = atRates.map(\.codec.count).max()!
             for e in atRates {
-                let ssim = e.metric == "ms_ssim"
-                let values = e.values.map { $0.map { String(format: ssim ? "%.4f" : "%.2f", $0) } ?? "-" }.joined(separator: " / ")
+                let unitless = e.metric == "ms_ssim" || e.metric == "log_mel"
+                let values = e.values.map { $0.map { String(format: unitless ? "%.4f" : "%.2f", $0) } ?? "-" }.joined(separator: " / ")
                 let label = e.metric.uppercased().replacingOccurrences(of: "_", with: "-")
-                out.append("  \(e.codec.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(label) \(values)\(ssim ? "" : " dB")")
+                out.append("  \(e.codec.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(label) \(values)\(unitless ? "" : " dB")")
             }
         }
         if !bdRates.isEmpty {
             out.append("")
-            out.append("BD-rate of \(Evaluator.codecName) (negative: fewer bits at equal quality):")
+            let range = bdRateRange.map { String(format: ", settings between %g and %g %@", $0.lowerBound, $0.upperBound, modality.rateMetric) } ?? ""
+            out.append("BD-rate of \(Evaluator.codecName) (negative: fewer bits at equal quality\(range)):")
             for e in bdRates {
                 let label = "  vs \(e.anchor), \(e.metric == "ms_ssim_db" ? "MS-SSIM (dB)" : e.metric.uppercased().replacingOccurrences(of: "_", with: "-")):"
                 switch e.result {

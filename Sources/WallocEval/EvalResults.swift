@@ -102,12 +102,14 @@ public struct BDRateEntry: Sendable {
 
     /// BD-rates of `test` against every other codec in `summaries`, for each of `metrics`, from
     /// the mean rate and mean quality of each setting.
+    /// With `rateRange`, only the settings whose mean rate lies in it enter either curve.
     public static func compute(test: String, summaries: [EvalSummary], modality: EvalModality,
-                               method: BDRate.Method = .pchip) -> [BDRateEntry] {
+                               method: BDRate.Method = .pchip, rateRange: ClosedRange<Double>? = nil) -> [BDRateEntry] {
         let codecs = summaries.map(\.codec).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         func curve(_ codec: String, _ metric: String) -> [RDPoint] {
             summaries.filter { $0.codec == codec }.compactMap { s in
                 guard let r = s.means[modality.rateMetric], let q = s.means[metric] else { return nil }
+                if let rateRange, !rateRange.contains(r) { return nil }
                 return RDPoint(rate: r, quality: q)
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import WallocCoding
 import WallocMedia
+import WallocNN
 import WallocPipeline
 import WallocTensor
 
@@ -25,6 +26,21 @@ public struct Evaluator: Sendable {
     /// Images whose longer side exceeds this are first shrunk to it (area averaging, rounded to
     /// the file's bit depth), so a folder of large photos can be evaluated at a chosen size.
     public var maxSide: Int?
+    /// The quality settings each variable-rate model is measured at (each one a setting
+    /// "NAME q=Q" of the walloc curve).
+    public var modelQualities = Evaluator.defaultModelQualities
+    public static let defaultModelQualities = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+    /// Every (compressor, setting label, quality) the evaluation runs: fixed-rate models once,
+    /// variable-rate models at each of `modelQualities`.
+    var settings: [(compressor: Compressor, label: String, quality: Int?)] {
+        get throws {
+            try compressors.flatMap { c -> [(Compressor, String, Int?)] in
+                guard c.codec.config.isVariableRate else { return [(c, c.name, nil)] }
+                return try modelQualities.map { q in (try c.withQuality(q), "\(c.name) q=\(q)", q) }
+            }
+        }
+    }
 
     /// All models must code the same modality and have distinct names.
     public init(compressors: [Compressor]) throws {
@@ -81,7 +97,7 @@ public struct Evaluator: Sendable {
         let name = url.lastPathComponent
         let rawBytes = c * h * w * image.bitDepth / 8
         var rows = [EvalRow]()
-        for compressor in compressors {
+        for (compressor, label, quality) in try settings {
             let t0 = now()
             let (file, _) = try compressor.compress(image: Image(pixels: reference, bitDepth: image.bitDepth, isFloat: false, format: image.format))
             let bytes = file.encode()
@@ -90,7 +106,7 @@ public struct Evaluator: Sendable {
             let t2 = now()
             guard case .image(let pixels, let depth) = decoded else { throw WallocError("the model did not decode an image") }
             let output = PixelPacking.quantized(pixels, bits: depth)
-            rows.append(try imageRow(file: name, codec: Evaluator.codecName, setting: compressor.name, parameter: nil,
+            rows.append(try imageRow(file: name, codec: Evaluator.codecName, setting: label, parameter: quality.map(Double.init),
                                      reference: reference, output: output, bytes: bytes.count, rawBytes: rawBytes,
                                      reduction: compressor.codec.config.dimensionalityReduction, times: (t1 - t0, t2 - t1)))
         }
@@ -146,7 +162,7 @@ public struct Evaluator: Sendable {
         let name = url.lastPathComponent
         let reference = audio.samples
         var rows = [EvalRow]()
-        for compressor in compressors {
+        for (compressor, label, quality) in try settings {
             let t0 = now()
             let file = try compressor.compress(audio: audio)
             let bytes = file.encode()
@@ -154,7 +170,7 @@ public struct Evaluator: Sendable {
             let decoded = try compressor.decompress(try WLCFile.decode(bytes))
             let t2 = now()
             guard case .audio(let samples, _, _) = decoded else { throw WallocError("the model did not decode audio") }
-            rows.append(try audioRow(file: name, codec: Evaluator.codecName, setting: compressor.name, parameter: nil,
+            rows.append(try audioRow(file: name, codec: Evaluator.codecName, setting: label, parameter: quality.map(Double.init),
                                      audio: audio, output: samples, bytes: bytes.count,
                                      reduction: compressor.codec.config.dimensionalityReduction, times: (t1 - t0, t2 - t1)))
         }
@@ -171,12 +187,17 @@ public struct Evaluator: Sendable {
 
     private func audioRow(file: String, codec: String, setting: String, parameter: Double?, audio: Audio, output: Tensor,
                           bytes: Int, reduction: Double?, times: (Double, Double)) throws -> EvalRow {
-        let metrics: [String: Double] = [
+        var metrics: [String: Double] = [
             "kbps": RateMetrics.kilobitsPerSecond(bytes: bytes, frames: audio.frames, sampleRate: audio.sampleRate),
             "snr": try AudioMetrics.snr(audio.samples, output),
             "si_sdr": try AudioMetrics.siSDR(audio.samples, output),
             "compression_ratio": RateMetrics.compressionRatio(bytes: bytes, samples: audio.samples.count, bitDepth: 16),
         ]
+        if audio.frames > 1024 {  // half the log-mel spectrogram's frame
+            let spectral = try AudioMetrics.spectralComparison(audio.samples, output, sampleRate: audio.sampleRate)
+            metrics["log_mel"] = spectral.logMelDistance
+            for (k, v) in spectral.bandEnergies { metrics[k] = v }
+        }
         return EvalRow(file: file, codec: codec, setting: setting, parameter: parameter, shape: audio.samples.shape,
                        sampleRate: audio.sampleRate, bytes: bytes, metrics: metrics, dimensionalityReduction: reduction,
                        encodeSeconds: times.0, decodeSeconds: times.1)

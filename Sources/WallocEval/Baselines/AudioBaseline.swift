@@ -7,20 +7,42 @@ import WallocTensor
 public enum AudioBaseline: String, CaseIterable, Sendable {
     /// Ogg Vorbis through libsndfile (libvorbis), VBR quality q / 100.
     case vorbis
+    /// Ogg Opus through libopusenc / libopusfile (libopus), VBR at a target bitrate of q kbps;
+    /// the 48 kHz decoded audio is resampled to the input's rate with libsamplerate.
+    case opus
 
-    /// Qualities (0-100) for the sweep.
-    public var defaultQualities: [Int] { [0, 10, 20, 40, 60, 80] }
+    /// Settings for the sweep: Vorbis qualities 0-100, Opus bitrates in kbps.
+    public var defaultQualities: [Int] {
+        switch self {
+        case .vorbis: return [0, 10, 20, 40, 60, 80]
+        case .opus: return [6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
+        }
+    }
+
+    /// The settings the codec accepts.
+    public var validQualities: ClosedRange<Int> { self == .opus ? 6...510 : 0...100 }
 
     /// What the codec runs with (for reports).
-    public var settings: String { "libsndfile Ogg/Vorbis, VBR quality q/100" }
+    public var settings: String {
+        switch self {
+        case .vorbis: return "libsndfile Ogg/Vorbis, VBR quality q/100"
+        case .opus: return "libopusenc Ogg/Opus, VBR, target bitrate q kbps, complexity 10; decoded with libopusfile at 48 kHz, resampled with libsamplerate (best sinc)"
+        }
+    }
 
-    /// The codec's own parameter for `quality`: the Vorbis VBR quality in [0, 1].
-    public func parameter(quality: Int) -> Double { Double(min(100, max(0, quality))) / 100 }
+    /// The codec's own parameter for `quality`: the Vorbis VBR quality in [0, 1], or the Opus
+    /// bitrate in kbps.
+    public func parameter(quality: Int) -> Double {
+        self == .opus ? Double(quality) : Double(min(100, max(0, quality))) / 100
+    }
 
     /// Encodes `[C, L]` samples and decodes them again: the compressed bytes and the decoded
-    /// samples (libsndfile encodes and decodes through files, here in a temporary directory).
+    /// samples, cut or zero-padded to the input's length.
     public func roundTrip(_ samples: Tensor, sampleRate: Int, quality: Int) throws -> (data: Data, decoded: Tensor, encodeSeconds: Double, decodeSeconds: Double) {
-        guard (0...100).contains(quality) else { throw WallocError("vorbis: quality must be 0-100, got \(quality)") }
+        guard validQualities.contains(quality) else {
+            throw WallocError("\(rawValue): setting must be \(validQualities.lowerBound)-\(validQualities.upperBound), got \(quality)")
+        }
+        if self == .opus { return try OpusCodec.roundTrip(samples, sampleRate: sampleRate, kbps: quality) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("walloc-eval-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -55,7 +77,8 @@ public enum AudioBaseline: String, CaseIterable, Sendable {
     public init(name: String) throws {
         switch name.lowercased().trimmingCharacters(in: .whitespaces) {
         case "vorbis", "ogg": self = .vorbis
-        default: throw WallocError("unknown audio baseline '\(name)' (expected vorbis)")
+        case "opus": self = .opus
+        default: throw WallocError("unknown audio baseline '\(name)' (expected vorbis or opus)")
         }
     }
 }
