@@ -278,6 +278,7 @@ public struct Codec: Module {
         case .oobleck(let m): x = m(input)
         }
         if let bandScale { x.scaleChannels(by: bandScale.scalars) }
+        if let gain = config.rate?.outputGain(quality: Float(quality)), gain != 1 { x.scale(by: gain) }
         if let skip { addSkip(skip, latents: y, to: &x) }
         return unbatched(x, added)
     }

@@ -18,6 +18,7 @@ extension Codec {
         // Variable-rate models also hash their quality mapping (absent from older models' hashes).
         if let r = c.rate {
             described += ";rate=\(r.maxStep.bitPattern),\(r.minStep.bitPattern),\(r.defaultQuality),\(r.condition ? 1 : 0)"
+            if r.stepScaledOutput { described += ",scaled" }
         }
         hasher.update(Array(described.utf8) + [0])
         for (name, tensor) in namedParameters().sorted(by: { $0.0 < $1.0 }) {

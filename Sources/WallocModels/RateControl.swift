@@ -19,7 +19,10 @@ public enum Quality {
 /// The encoder's latents are divided by the step `Δ(Q)` and rounded; the decoder multiplies them
 /// back and, with `condition`, also receives `c(Q) = 2(Q − 1)/99 − 1 ∈ [−1, 1]` as one more input
 /// channel. `Δ(Q)` falls geometrically from `max_step` at Q = 1 to `min_step` at Q = 100, so each
-/// quality step changes the rate by about the same factor.
+/// quality step changes the rate by about the same factor. With `step_scaled_output`, the decoder
+/// network's output (the correction it adds to the linear path) is multiplied by
+/// `Δ(Q)/√(min_step·max_step)`: the network predicts the quantisation error in units of the step,
+/// so its corrections shrink with the error at fine settings instead of adding noise to them.
 public struct RateConfig: Codable, Equatable, Sendable {
     /// The step at quality 1 (coarsest).
     public var maxStep: Float
@@ -29,13 +32,17 @@ public struct RateConfig: Codable, Equatable, Sendable {
     public var defaultQuality: Int
     /// Whether the decoder receives `c(Q)` as an extra input channel.
     public var condition: Bool
+    /// Whether the decoder network's output is scaled by the relative step.
+    public var stepScaledOutput: Bool
 
     enum CodingKeys: String, CodingKey {
         case maxStep = "max_step", minStep = "min_step", defaultQuality = "default_quality", condition
+        case stepScaledOutput = "step_scaled_output"
     }
 
-    public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true) {
+    public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true, stepScaledOutput: Bool = false) {
         self.maxStep = maxStep; self.minStep = minStep; self.defaultQuality = defaultQuality; self.condition = condition
+        self.stepScaledOutput = stepScaledOutput
     }
 
     public init(from decoder: Decoder) throws {
@@ -44,6 +51,16 @@ public struct RateConfig: Codable, Equatable, Sendable {
         minStep = try c.decode(Float.self, forKey: .minStep)
         defaultQuality = try c.decodeIfPresent(Int.self, forKey: .defaultQuality) ?? 75
         condition = try c.decodeIfPresent(Bool.self, forKey: .condition) ?? true
+        stepScaledOutput = try c.decodeIfPresent(Bool.self, forKey: .stepScaledOutput) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(maxStep, forKey: .maxStep)
+        try c.encode(minStep, forKey: .minStep)
+        try c.encode(defaultQuality, forKey: .defaultQuality)
+        try c.encode(condition, forKey: .condition)
+        if stepScaledOutput { try c.encode(true, forKey: .stepScaledOutput) }
     }
 
     public func validate() throws {
@@ -59,6 +76,12 @@ public struct RateConfig: Codable, Equatable, Sendable {
     public func step(quality q: Float) -> Float {
         let t = (min(max(q, 1), 100) - 1) / 99
         return Float(exp(Double(log(maxStep)) + Double(t) * (Double(log(minStep)) - Double(log(maxStep)))))
+    }
+
+    /// The factor on the decoder network's output: `Δ(Q)/√(min_step·max_step)` with
+    /// `step_scaled_output`, else 1.
+    public func outputGain(quality q: Float) -> Float {
+        stepScaledOutput ? step(quality: q) / (minStep * maxStep).squareRoot() : 1
     }
 
     /// The decoder's conditioning value `2(Q − 1)/99 − 1`.

@@ -28,7 +28,7 @@ extension Codec {
         guard case .oobleck(let dec) = decoder else { throw WallocError("Codec1D training needs the Oobleck decoder") }
         let (normal, input, bottleneck) = try trainingBottleneck(encoded, quantization)
         var (decoded, decoderTape) = dec.forward(training: input)
-        decoded = scaledDecoderOutput(decoded)
+        decoded = scaledDecoderOutput(decoded, quantization)
         // The linear skip path sees the latents without their first and last step.
         var skipTape: Conv1dTape?
         var skipLayer: Conv1d?
@@ -60,7 +60,7 @@ extension Codec {
             }
         }
         // Decoder and skip path, the bottleneck, the encoder.
-        let dInput = dec.backward(decoderTape, scaledDecoderOutput(dDecoded), prefix: "decoder.1", into: &gradients)
+        let dInput = dec.backward(decoderTape, scaledDecoderOutput(dDecoded, quantization), prefix: "decoder.1", into: &gradients)
         var dSkip: Tensor?
         if let skipLayer, let skipTape {
             let dInner = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients)

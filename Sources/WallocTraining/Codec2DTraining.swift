@@ -64,7 +64,7 @@ extension Codec {
         case .vae(let m): let (y, t) = m.forward(training: input); decoded = y; decoderTape = .vae(t)
         default: throw WallocError("2D training does not support this decoder")
         }
-        decoded = scaledDecoderOutput(decoded)
+        decoded = scaledDecoderOutput(decoded, quantization)
         var skipTape: Conv2dTape?
         var skipLayer: Conv2d?
         if case .pointwise2D(let m)? = skip {
@@ -89,7 +89,7 @@ extension Codec {
 
         // Backward through the decoder and the skip path, the bottleneck, the encoder.
         var gradients = Gradients()
-        let dNetwork = scaledDecoderOutput(dDecoded)
+        let dNetwork = scaledDecoderOutput(dDecoded, quantization)
         let dInput: Tensor
         switch (decoder, decoderTape) {
         case (.pointwise2D(let m), .pointwise(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)

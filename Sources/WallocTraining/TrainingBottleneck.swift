@@ -80,11 +80,19 @@ extension Codec {
         return d
     }
 
-    /// The decoder network's output in the band domain: scaled by `band_scale` (variable-rate models).
-    func scaledDecoderOutput(_ x: Tensor) -> Tensor {
-        guard let bandScale else { return x }
+    /// The decoder network's output in the band domain (and, applied to a gradient, its
+    /// backward): scaled by `band_scale` and, with `step_scaled_output`, by each sample's relative
+    /// step (variable-rate models).
+    func scaledDecoderOutput(_ x: Tensor, _ quantization: TrainingQuantization) -> Tensor {
+        guard bandScale != nil || config.rate?.stepScaledOutput == true else { return x }
         var y = x
-        y.scaleChannels(by: bandScale.scalars)
+        if let bandScale { y.scaleChannels(by: bandScale.scalars) }
+        if let rate = config.rate, rate.stepScaledOutput, case .qualities(let qualities) = quantization {
+            let n = y.shape[0], plane = y.count / max(1, n)
+            y.withUnsafeMutableBufferPointer { b in
+                for s in 0..<n { VectorMath.scale(b.baseAddress! + s * plane, count: plane, by: rate.outputGain(quality: qualities[s])) }
+            }
+        }
         return y
     }
 }

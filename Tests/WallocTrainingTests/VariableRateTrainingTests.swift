@@ -65,7 +65,7 @@ struct VariableRateTrainingTests {
 
     @Test("Variable-rate Codec2D: decoder, skip and quality-channel gradients match finite differences")
     func codec2DGradients() throws {
-        let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50)
+        let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50, stepScaledOutput: true)
         let config = ModelConfig(type: .codec2D, channels: 1, J: 1, Nd: 32, latentDim: 3, latentBits: 10,
                                  lightweightEncode: true, linearSkip: true, rate: rate)
         var codec = try Codec(config: config, seed: 4)
@@ -94,9 +94,25 @@ struct VariableRateTrainingTests {
         }
     }
 
+    @Test("A training pass at an integer quality sees exactly what decoding at that quality gives")
+    func trainingMatchesInference() throws {
+        for scaled in [false, true] {
+            let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50, stepScaledOutput: scaled)
+            let config = ModelConfig(type: .codec2D, channels: 3, J: 1, Nd: 32, latentDim: 5, latentBits: 10,
+                                     lightweightEncode: true, linearSkip: true, rate: rate)
+            let codec = try Codec(config: config, seed: 12)
+            let x = random([1, 3, 8, 8], seed: 13)
+            for q in [3, 77] {
+                let train = try codec.lossAndGradients(batch: x, quantization: .qualities([Float(q)]), objective: TrainingObjective()).0
+                let eval = try codec.withQuality(q).evaluationLosses(x)
+                #expect(abs(train.mse - eval.mse) <= 1e-5 * eval.mse, "q\(q), scaled \(scaled): \(train.mse) vs \(eval.mse)")
+            }
+        }
+    }
+
     @Test("Variable-rate Codec1D with the log-mel term: decoder gradients match finite differences")
     func codec1DGradients() throws {
-        let rate = RateConfig(maxStep: 1, minStep: 0.02, defaultQuality: 50)
+        let rate = RateConfig(maxStep: 1, minStep: 0.02, defaultQuality: 50, stepScaledOutput: true)
         let config = ModelConfig(type: .codec1D, channels: 2, J: 2, Nd: 8, latentDim: 4, latentBits: 10,
                                  lightweightEncode: true, postFilter: false, linearSkip: true, rate: rate)
         let codec = try Codec(config: config, seed: 9)
