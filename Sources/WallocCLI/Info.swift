@@ -45,6 +45,9 @@ struct Info: ParsableCommand {
                      ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
                      ("quality_conditioned_decoder", rate.condition)]
         }
+        if let e = c.envelope {
+            info += [("envelope_channels", c.envelopeChannels), ("envelope_window", e.window), ("envelope_step_db", Double(e.stepDB))]
+        }
         if let ne = c.Ne { info.insert(("Ne", ne), at: 4) }
         if let nd = c.Nd { info.insert(("Nd", nd), at: 4) }
         try emit(info, decimals: "%.2fx")

@@ -49,6 +49,8 @@ public struct Codec: Module {
     /// `[latent_dim]`) and of the decoder network's output (`band_scale`, `[bands]`).
     public var latentScale: Tensor?
     public var bandScale: Tensor?
+    /// Audio models with an `envelope`: computes its side channels.
+    public let envelope: SpectralEnvelope?
 
     /// The entropy bottleneck at the current quality: the reference's companding quantiser, or a
     /// variable-rate model's uniform quantiser with step `Δ(quality)`.
@@ -77,6 +79,7 @@ public struct Codec: Module {
         try config.validate()
         self.config = config
         quality = config.rate?.defaultQuality ?? 0
+        envelope = config.envelope.map { SpectralEnvelope(config: $0, channels: config.channels, bandsPerChannel: config.bandsPerChannel) }
         let bands = config.bandChannels, latent = config.latentDim, decoderIn = config.decoderInputChannels
         if config.isVariableRate {
             latentScale = Tensor(repeating: 1, shape: [latent])
@@ -178,8 +181,8 @@ public struct Codec: Module {
     public func latentShape(signalSize: [Int]) -> [Int] {
         let f = config.downsampling
         switch modality {
-        case .image: return [config.latentDim] + signalSize.map { $0 / f }
-        case .audio: return [config.latentDim, signalSize[0] / f + 2]
+        case .image: return [config.latentChannels] + signalSize.map { $0 / f }
+        case .audio: return [config.latentChannels, signalSize[0] / f + 2]
         }
     }
 
@@ -227,8 +230,8 @@ public struct Codec: Module {
             throw WallocError("\(config.type.rawValue) expects latents of shape \(modality == .image ? "[latent_dim, h, w]" : "[latent_dim, l]") (optionally with a leading batch dimension), got \(y.shape)")
         }
         let c = y.shape[y.rank - r]
-        guard c == config.latentDim else {
-            throw WallocError("the model's latents have \(config.latentDim) channels, the tensor has \(c)")
+        guard c == config.latentChannels else {
+            throw WallocError("the model's latents have \(config.latentChannels) channels, the tensor has \(c)")
         }
         let minimum = modality == .audio ? 3 : 1
         for n in y.shape.suffix(spatialRank) where n < minimum {
@@ -260,6 +263,7 @@ public struct Codec: Module {
         case .oobleck(let m): y = m(x)
         }
         quantizer.toUniform(&y)
+        if let envelope { y = Tensor.concatenateChannels(y, envelope.values(x)) }
         return unbatched(y, added)
     }
 
@@ -268,9 +272,14 @@ public struct Codec: Module {
     /// scales its output by `band_scale`.
     public func decodeBands(_ latents: Tensor) -> Tensor {
         var (y, added) = batched(latents, rank: spatialRank + 2)
+        var side: Tensor?
+        if let envelope {
+            side = envelope.normalized(y.channels(config.latentDim..<config.latentChannels))
+            y = y.leadingChannels(config.latentDim)
+        }
         quantizer.toNormal(&y)
         if let latentScale { y.scaleChannels(by: latentScale.scalars) }
-        let input = decoderInput(y, quality: Float(quality))
+        let input = decoderInput(side.map { Tensor.concatenateChannels(y, $0) } ?? y, quality: Float(quality))
         var x: Tensor
         switch decoder {
         case .pointwise2D(let m): x = m(input)
@@ -283,8 +292,8 @@ public struct Codec: Module {
         return unbatched(x, added)
     }
 
-    /// The decoder network's input for normalised latents `y` (batched): `y`, with the
-    /// conditioning channel `c(quality)` appended when the model has one.
+    /// The decoder network's input for normalised latents `y` (batched, envelope channels
+    /// included): `y`, with the conditioning channel `c(quality)` appended when the model has one.
     public func decoderInput(_ y: Tensor, quality q: Float) -> Tensor {
         guard let rate = config.rate, rate.condition else { return y }
         return y.appendingConstantChannels(1, value: rate.conditioning(quality: q))

@@ -37,21 +37,29 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// `latent_scale` (`[latent_dim]`, applied to the dequantised latents before the decoder and
     /// the skip path) and `band_scale` (`[bands]`, applied to the decoder network's output).
     public var rate: RateConfig?
+    /// Walloc extension (Codec1D): spectral-envelope side channels (`EnvelopeConfig`).
+    public var envelope: EnvelopeConfig?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
         case latentDim = "latent_dim", latentBits = "latent_bits"
         case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
-        case linearSkip = "linear_skip", rate
+        case linearSkip = "linear_skip", rate, envelope
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
-                lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil, rate: RateConfig? = nil) {
+                lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil, rate: RateConfig? = nil,
+                envelope: EnvelopeConfig? = nil) {
         self.type = type; self.channels = channels; self.J = J; self.Ne = Ne; self.Nd = Nd
         self.latentDim = latentDim; self.latentBits = latentBits
         self.lightweightEncode = lightweightEncode; self.postFilter = postFilter
-        self.linearSkip = linearSkip; self.rate = rate
+        self.linearSkip = linearSkip; self.rate = rate; self.envelope = envelope
     }
+
+    /// Envelope channels: `channels · envelope.groups`, or 0.
+    public var envelopeChannels: Int { envelope.map { channels * $0.groups } ?? 0 }
+    /// Channels of the integer latents: the encoder's `latent_dim` plus the envelope channels.
+    public var latentChannels: Int { latentDim + envelopeChannels }
 
     /// Whether the model has the linear skip path (`linear_skip`).
     public var hasLinearSkip: Bool { linearSkip == true }
@@ -59,7 +67,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var isVariableRate: Bool { rate != nil }
     /// Channels entering the decoder network: the latents, plus the quality channel of a
     /// conditioned variable-rate model.
-    public var decoderInputChannels: Int { latentDim + (rate?.condition == true ? 1 : 0) }
+    public var decoderInputChannels: Int { latentDim + envelopeChannels + (rate?.condition == true ? 1 : 0) }
 
     /// Image models are 2D, audio models 1D.
     public var modality: Modality { type == .codec1D ? .audio : .image }
@@ -110,6 +118,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard (0...8).contains(J) else { throw WallocError("J must be in 0...8, got \(J)") }
         guard latentDim >= 1 else { throw WallocError("latent_dim must be at least 1, got \(latentDim)") }
         guard (2...16).contains(latentBits) else { throw WallocError("latent_bits must be in 2...16, got \(latentBits)") }
+        if let envelope {
+            guard type == .codec1D else { throw WallocError("envelope applies to Codec1D (audio) models") }
+            try envelope.validate(bands: bandsPerChannel)
+        }
         if let rate {
             try rate.validate()
         }

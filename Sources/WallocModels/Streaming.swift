@@ -48,12 +48,13 @@ extension Codec {
     /// Reach of a 1D network in positions: the sum over its convolutions of how far one output
     /// looks to either side, plus a safety margin.
     public var encoderRadius: Int {
+        let side = config.envelope.map { $0.window / 2 + 1 } ?? 0
         switch encoder {
-        case .pointwise1D(let m): return Codec.reach(m) + 1
+        case .pointwise1D(let m): return max(Codec.reach(m) + 1, side)
         case .oobleck(let e):
             var r = Codec.reach(e.conv1) + Codec.reach(e.conv2)
             for b in e.blocks { r += Codec.reach(b.conv) + b.units.reduce(0) { $0 + Codec.reach($1.conv1) + Codec.reach($1.conv2) } }
-            return r + 4
+            return max(r + 4, side)
         default: return 0
         }
     }
@@ -80,7 +81,7 @@ extension Codec {
             throw WallocError("the model takes \(config.channels) channel(s), the signal has \(source.channels)")
         }
         guard l > 0, l % f == 0 else { throw WallocError("signal length \(l) is not a positive multiple of 2^J = \(f)") }
-        let n = l / f, total = n + 2, k = config.latentDim
+        let n = l / f, total = n + 2, k = config.latentChannels
         let r = encoderRadius, m = Codec.waveletMargin
         var latents = Tensor(uninitialized: [k, total])
         var p = 0

@@ -34,7 +34,7 @@ extension Codec {
         let bands = try analysis(x)
         let h = bands.shape[1], w = bands.shape[2]
         if h <= tile && w <= tile { return try encode(x) }
-        var out = Tensor(zeros: [config.latentDim, h, w])
+        var out = Tensor(zeros: [config.latentChannels, h, w])
         for (rows, cols) in Codec.tiles(h, w, tile: tile) {
             let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
             let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
@@ -58,7 +58,7 @@ extension Codec {
         if case .vae = encoder { throw WallocError("strip encoding needs a pointwise (lightweight) encoder") }
         let f = config.downsampling, n = x.shape[1] / f, w = x.shape[2] / f, m = Codec.waveletMargin
         if n <= 2 * strip { return try encode(x) }
-        var out = Tensor(uninitialized: [config.latentDim, n, w])
+        var out = Tensor(uninitialized: [config.latentChannels, n, w])
         var p = 0
         while p < n {
             let q = min(n, p + strip), rows = (q - p + 2 * m) * f, first = (p - m) * f

@@ -182,6 +182,32 @@ extension Tensor {
         }
     }
 
+    /// `[N, A, ...]` and `[N, B, ...]` -> `[N, A + B, ...]` (axis 1).
+    public static func concatenateChannels(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.rank >= 2 && a.rank == b.rank && a.shape[0] == b.shape[0] && a.shape.dropFirst(2) == b.shape.dropFirst(2),
+                     "concatenateChannels: \(a.shape) and \(b.shape)")
+        let ca = a.shape[1], cb = b.shape[1]
+        let plane = a.count / max(1, a.shape[0] * ca)
+        return a.appendingChannels(cb) { s, e, dst in
+            b.withUnsafeBufferPointer { src in dst.baseAddress!.update(from: src.baseAddress! + (s * cb + e) * plane, count: plane) }
+        }
+    }
+
+    /// `[N, C, ...]` -> channels `range` on axis 1.
+    public func channels(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 2 && range.lowerBound >= 0 && range.upperBound <= shape[1], "channels(\(range)) of \(shape)")
+        let n = shape[0], c = shape[1], plane = count / max(1, n * c), k = range.count
+        var newShape = shape
+        newShape[1] = k
+        return Tensor(uninitializedShape: newShape) { dst in
+            withUnsafeBufferPointer { src in
+                for s in 0..<n {
+                    (dst.baseAddress! + s * k * plane).update(from: src.baseAddress! + (s * c + range.lowerBound) * plane, count: k * plane)
+                }
+            }
+        }
+    }
+
     /// `[N, C, ...]` -> its first `keep` channels on axis 1.
     public func leadingChannels(_ keep: Int) -> Tensor {
         precondition(rank >= 2 && keep <= shape[1], "leadingChannels(\(keep)) of \(shape)")

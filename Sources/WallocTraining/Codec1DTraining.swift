@@ -26,7 +26,8 @@ extension Codec {
         default: throw WallocError("Codec1D training does not support this encoder")
         }
         guard case .oobleck(let dec) = decoder else { throw WallocError("Codec1D training needs the Oobleck decoder") }
-        let (normal, input, bottleneck) = try trainingBottleneck(encoded, quantization)
+        let side = envelope.map { $0.normalized($0.values(bands)) }
+        let (normal, input, bottleneck) = try trainingBottleneck(encoded, quantization, side: side)
         var (decoded, decoderTape) = dec.forward(training: input)
         decoded = scaledDecoderOutput(decoded, quantization)
         // The linear skip path sees the latents without their first and last step.

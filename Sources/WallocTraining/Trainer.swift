@@ -157,7 +157,9 @@ public struct Trainer: Sendable {
             let r = config.qualities
             quantization = .qualities((0..<batch.shape[0]).map { _ in r.lowerBound + (r.upperBound - r.lowerBound) * rng.uniform() })
         } else {
-            var noise = Tensor(uninitialized: [batch.shape[0]] + codec.latentShape(signalSize: Array(batch.shape.dropFirst(2))))
+            var shape = codec.latentShape(signalSize: Array(batch.shape.dropFirst(2)))
+            shape[0] = codec.config.latentDim  // the encoder's channels (envelope channels are exact)
+            var noise = Tensor(uninitialized: [batch.shape[0]] + shape)
             for i in 0..<noise.count { noise.scalars[i] = rng.uniform() - 0.5 }
             quantization = .noise(noise)
         }

@@ -26,9 +26,9 @@ struct BottleneckTape {
 
 extension Codec {
     /// Encoder output -> the normalised dequantised latents the skip path sees (`normal`) and the
-    /// decoder network's input (the same plus, for a conditioned variable-rate model, each
-    /// sample's quality channel).
-    func trainingBottleneck(_ encoded: Tensor, _ quantization: TrainingQuantization) throws
+    /// decoder network's input (the same, then the normalised `side` channels (the spectral
+    /// envelope) when given, then, for a conditioned variable-rate model, each sample's quality).
+    func trainingBottleneck(_ encoded: Tensor, _ quantization: TrainingQuantization, side: Tensor? = nil) throws
         -> (normal: Tensor, decoderInput: Tensor, tape: BottleneckTape) {
         let n = encoded.shape[0]
         switch quantization {
@@ -42,7 +42,8 @@ extension Codec {
             let noisy = Elementwise.sum(uniform, noise)
             var normal = noisy
             quantizer.toNormal(&normal)
-            return (normal, normal, BottleneckTape(encoded: encoded, noisy: noisy, normal: normal))
+            let input = side.map { Tensor.concatenateChannels(normal, $0) } ?? normal
+            return (normal, input, BottleneckTape(encoded: encoded, noisy: noisy, normal: normal))
         case .qualities(let qualities):
             guard let rate = config.rate else { throw WallocError("a fixed-rate model trains with noise, not qualities") }
             guard qualities.count == n else { throw WallocError("\(qualities.count) qualities for a batch of \(n)") }
@@ -59,9 +60,9 @@ extension Codec {
                 }
             }
             if let latentScale { normal.scaleChannels(by: latentScale.scalars) }
-            var input = normal
+            var input = side.map { Tensor.concatenateChannels(normal, $0) } ?? normal
             if rate.condition {
-                input = normal.appendingChannels(1) { s, _, plane in plane.update(repeating: rate.conditioning(quality: qualities[s])) }
+                input = input.appendingChannels(1) { s, _, plane in plane.update(repeating: rate.conditioning(quality: qualities[s])) }
             }
             return (normal, input, BottleneckTape(encoded: encoded, noisy: nil, normal: normal))
         }

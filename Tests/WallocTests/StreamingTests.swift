@@ -29,6 +29,11 @@ struct StreamingTests {
         codec.visitParameters(prefix: "") { name, t in if name == "encoder.0.weight" { t.scalars = t.scalars.map { $0 * 300 } } }
         codec.parametersDidChange()
         out.append(("random post filter + skip", codec))
+        // A variable-rate model with spectral-envelope channels (whose window needs extra context).
+        let vr = ModelConfig(type: .codec1D, channels: 2, J: 3, Nd: 16, latentDim: 4, latentBits: 12, lightweightEncode: true,
+                             postFilter: false, linearSkip: true, rate: RateConfig(maxStep: 0.5, minStep: 0.01, defaultQuality: 70),
+                             envelope: EnvelopeConfig(groups: 3, window: 24, stepDB: 2, firstBand: 2))
+        out.append(("variable rate + envelope", try Codec(config: vr, seed: 12)))
         return out
     }
 

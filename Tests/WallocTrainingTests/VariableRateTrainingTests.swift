@@ -110,11 +110,30 @@ struct VariableRateTrainingTests {
         }
     }
 
+    @Test("Spectral envelope: bands grouped by frequency (inverse Gray code), levels in dB steps over a clipped window")
+    func envelope() throws {
+        #expect((0..<8).map(SpectralEnvelope.inverseGray) == [0, 1, 3, 2, 7, 6, 4, 5])
+        let e = SpectralEnvelope(config: EnvelopeConfig(groups: 4, window: 4, stepDB: 3, firstBand: 4), channels: 1, bandsPerChannel: 32)
+        #expect(e.groupSizes.reduce(0, +) == 32 && e.groupSizes[0] == 4)
+        // Energy 1 in band 0 (group 0) over positions 0..<6, nothing elsewhere.
+        var x = Tensor(zeros: [1, 32, 10])
+        for t in 0..<6 { x.scalars[t] = 1 }
+        let v = e.values(x)
+        #expect(v.shape == [1, 4, 12])
+        // Group 0 holds 4 bands: mean square 1/4 = -6.02 dB -> -2 steps of 3 dB where the window is inside the burst.
+        #expect(v.scalars[1 + 2] == -2)  // position 2: window 0..<4
+        #expect(v.scalars[0] == v.scalars[1])  // the padding slot repeats its neighbour
+        #expect(v.scalars[12 + 5] == (Float(10 * log10(1e-10)) / 3).rounded())  // silent group: the floor
+        // Position 6: window 4..<8 holds 2 burst positions -> mean square 1/8 -> -9.03 dB -> -3 steps.
+        #expect(v.scalars[1 + 6] == -3)
+    }
+
     @Test("Variable-rate Codec1D with the log-mel term: decoder gradients match finite differences")
     func codec1DGradients() throws {
         let rate = RateConfig(maxStep: 1, minStep: 0.02, defaultQuality: 50, stepScaledOutput: true)
         let config = ModelConfig(type: .codec1D, channels: 2, J: 2, Nd: 8, latentDim: 4, latentBits: 10,
-                                 lightweightEncode: true, postFilter: false, linearSkip: true, rate: rate)
+                                 lightweightEncode: true, postFilter: false, linearSkip: true, rate: rate,
+                                 envelope: EnvelopeConfig(groups: 2, window: 8, stepDB: 1.5, firstBand: 1))
         let codec = try Codec(config: config, seed: 9)
         let x = random([2, 2, 256], seed: 11)
         let quantization = TrainingQuantization.qualities([10, 90])
