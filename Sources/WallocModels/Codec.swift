@@ -279,7 +279,9 @@ public struct Codec: Module {
         }
         quantizer.toNormal(&y)
         if let latentScale { y.scaleChannels(by: latentScale.scalars) }
-        let input = decoderInput(side.map { Tensor.concatenateChannels(y, $0) } ?? y, quality: Float(quality))
+        var network = y
+        if let gains = networkInputGains(quality: Float(quality)) { network.scaleChannels(by: gains) }
+        let input = decoderInput(side.map { Tensor.concatenateChannels(network, $0) } ?? network, quality: Float(quality))
         var x: Tensor
         switch decoder {
         case .pointwise2D(let m): x = m(input)
@@ -290,6 +292,17 @@ public struct Codec: Module {
         if let gain = config.rate?.outputGain(quality: Float(quality)), gain != 1 { x.scale(by: gain) }
         if let skip { addSkip(skip, latents: y, to: &x) }
         return unbatched(x, added)
+    }
+
+    /// Variable-rate models: per latent channel, `min(1, 1/(latent_scale·Δ))`, the factor from
+    /// the normalised latents `ẑ·latent_scale` (what the skip path sees) to the decoder network's
+    /// input `ẑ / max(σ, Δ)`: a channel whose step exceeds its spread takes the values 0 and ±1
+    /// instead of rare large spikes. Nil for fixed-rate models and for models whose decoder is
+    /// the linear path itself (no `linear_skip`).
+    public func networkInputGains(quality q: Float) -> [Float]? {
+        guard let rate = config.rate, let latentScale, skip != nil else { return nil }
+        let step = rate.step(quality: q)
+        return latentScale.scalars.map { min(1, 1 / ($0 * step)) }
     }
 
     /// The decoder network's input for normalised latents `y` (batched, envelope channels

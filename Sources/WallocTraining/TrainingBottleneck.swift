@@ -22,6 +22,8 @@ struct BottleneckTape {
     /// Companding quantiser only: the noisy uniform-domain latents and their ToNormal.
     var noisy: Tensor?
     var normal: Tensor
+    /// Variable-rate models: per sample, the factors from `normal` to the network's input.
+    var inputGains: [[Float]]?
 }
 
 extension Codec {
@@ -60,11 +62,22 @@ extension Codec {
                 }
             }
             if let latentScale { normal.scaleChannels(by: latentScale.scalars) }
-            var input = side.map { Tensor.concatenateChannels(normal, $0) } ?? normal
+            let gains = qualities.map { networkInputGains(quality: $0) ?? [Float](repeating: 1, count: config.latentDim) }
+            var network = normal
+            Codec.scaleSampleChannels(&network, gains)
+            var input = side.map { Tensor.concatenateChannels(network, $0) } ?? network
             if rate.condition {
                 input = input.appendingChannels(1) { s, _, plane in plane.update(repeating: rate.conditioning(quality: qualities[s])) }
             }
-            return (normal, input, BottleneckTape(encoded: encoded, noisy: nil, normal: normal))
+            return (normal, input, BottleneckTape(encoded: encoded, noisy: nil, normal: normal, inputGains: gains))
+        }
+    }
+
+    /// Multiplies channel `c` of sample `n` (`[N, C, ...]`) by `gains[n][c]` in place.
+    static func scaleSampleChannels(_ x: inout Tensor, _ gains: [[Float]]) {
+        let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
+        x.withUnsafeMutableBufferPointer { b in
+            parallelFor(n * c) { row in VectorMath.scale(b.baseAddress! + row * plane, count: plane, by: gains[row / c][row % c]) }
         }
     }
 
@@ -72,6 +85,7 @@ extension Codec {
     /// the decoder network's input (whose extra quality channel is dropped), added up.
     func trainingBottleneckBackward(_ tape: BottleneckTape, dNormal: Tensor?, dDecoderInput: Tensor) -> Tensor {
         var d = dDecoderInput.leadingChannels(config.latentDim)
+        if let gains = tape.inputGains { Codec.scaleSampleChannels(&d, gains) }
         if let dNormal { d = Elementwise.sum(d, dNormal) }
         if let noisy = tape.noisy {
             d = quantizer.toNormalBackward(input: noisy, output: tape.normal, d)
