@@ -1,25 +1,42 @@
 #!/bin/sh
-# Gathers the training and held-out photographs for the default RGB model into data/images/:
-# Debian's plasma-workspace-wallpapers (the largest image of each wallpaper) and the photographs
-# bundled in the scikit-image wheel (PyPI). Idempotent; needs apt-get (or the package installed)
-# and pip (only to download the wheel; nothing is installed).
+# Gathers the photographs for the default RGB model into data/images/{train,heldout,test}:
+#   train:   Debian's plasma-workspace-wallpapers (the largest image of each wallpaper) and
+#            mate-backgrounds' nature photographs, plus the photographs bundled in the
+#            scikit-image wheel (PyPI)
+#   heldout: validation while training and tuning (never trained on)
+#   test:    12 photographs from lomiri-wallpapers-16.04 and lomiri-wallpapers-20.04, never
+#            trained or tuned on: the model card's figures
+# Debian packages are downloaded and unpacked into data/cache (nothing is installed; apt-get
+# download needs no root); pip only downloads the wheel. Idempotent.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=data/images
+CACHE=data/cache/debs
 HELDOUT_WALLPAPERS="Path Kite FallenLeaf"
 HELDOUT_SKIMAGE="astronaut coffee chelsea rocket motorcycle_left"
-if [ ! -d /usr/share/wallpapers/Kite ]; then
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get install -y -qq --no-install-recommends plasma-workspace-wallpapers
-fi
-mkdir -p "$OUT/train" "$OUT/heldout" data/cache
-for d in /usr/share/wallpapers/*/contents/images; do
+TEST_LOMIRI="Bridge_by_Sander_Klootwijk Dragonfly_by_Bolly Picture_0B_by_freespace Picture_1A_by_freespace Wine_by_Jakkub_Mede aitzgorri_by_Aitzol_Berasategi friends_by_Aitzol_Berasategi life_by_Aitzol_Berasategi picosdeeuropa_by_Aitzol_Berasategi seeding_by_Clements_Engelhardt sunset_by_Aitzol_Berasategi Kleiber_by_Lukas_Baubkus"
+mkdir -p "$OUT/train" "$OUT/heldout" "$OUT/test" "$CACHE"
+unpack() {  # package -> data/cache/debs/<package>/ (its files)
+    [ -d "$CACHE/$1" ] && return 0
+    (cd "$CACHE" && apt-get download -q "$1" >/dev/null 2>&1) || { echo "error: apt-get download $1 failed" >&2; exit 1; }
+    mkdir -p "$CACHE/$1.tmp" && dpkg-deb -x "$CACHE/$1"_*.deb "$CACHE/$1.tmp" && mv "$CACHE/$1.tmp" "$CACHE/$1"
+    rm -f "$CACHE/$1"_*.deb
+}
+for p in plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04; do unpack $p; done
+for d in "$CACHE"/plasma-workspace-wallpapers/usr/share/wallpapers/*/contents/images; do
     name=$(basename "$(dirname "$(dirname "$d")")")
     file=$(ls -S "$d"/* | head -n 1)
     ext=${file##*.}
     dest=train
     for h in $HELDOUT_WALLPAPERS; do [ "$h" = "$name" ] && dest=heldout; done
-    ln -sf "$file" "$OUT/$dest/wallpaper-$name.$ext"
+    ln -sf "$(pwd)/$file" "$OUT/$dest/wallpaper-$name.$ext"
+done
+for file in "$CACHE"/mate-backgrounds/usr/share/backgrounds/mate/nature/*.jpg; do
+    ln -sf "$(pwd)/$file" "$OUT/train/mate-$(basename "$file")"
+done
+for name in $TEST_LOMIRI; do
+    file=$(ls "$CACHE"/lomiri-wallpapers-*/usr/share/backgrounds/$name.jpg | head -n 1)
+    ln -sf "$(pwd)/$file" "$OUT/test/lomiri-$name.jpg"
 done
 if [ ! -d data/cache/skimage ]; then
     pip download --no-deps --only-binary=:all: -d data/cache "scikit-image==0.26.0" -q
@@ -37,4 +54,4 @@ for name in astronaut brick camera cell chelsea coffee coins grass gravel hubble
     for h in $HELDOUT_SKIMAGE; do [ "$h" = "$name" ] && dest=heldout; done
     ln -sf "$(pwd)/$file" "$OUT/$dest/skimage-$(basename "$file")"
 done
-echo "$(ls $OUT/train | wc -l) training and $(ls $OUT/heldout | wc -l) held-out images in $OUT"
+echo "$(ls $OUT/train | wc -l) training, $(ls $OUT/heldout | wc -l) held-out and $(ls $OUT/test | wc -l) test images in $OUT"
