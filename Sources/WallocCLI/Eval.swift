@@ -33,6 +33,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
     @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
     @Option(help: "Shrink images whose longer side exceeds this many pixels before evaluating (area averaging).") var maxSide: Int?
+    @Option(help: "Cut audio longer than this many seconds to its middle this long before evaluating.") var maxSeconds: Double?
     @Option(help: ArgumentHelp("Decoder tile and overlap in latent positions, TILE,OVERLAP (images; experiments).", visibility: .hidden))
     var tiling: String?
     @Flag(help: "Overwrite existing outputs.") var force = false
@@ -73,6 +74,10 @@ struct Eval: ParsableCommand {
         if let maxSide {
             guard maxSide >= 16 else { throw ValidationError("--max-side must be at least 16") }
             evaluator.maxSide = maxSide
+        }
+        if let maxSeconds {
+            guard maxSeconds >= 0.1, maxSeconds.isFinite else { throw ValidationError("--max-seconds must be at least 0.1") }
+            evaluator.maxSeconds = maxSeconds
         }
         let modality = evaluator.modality
         try configureBaselines(&evaluator)
@@ -158,7 +163,7 @@ struct Eval: ParsableCommand {
                 let codec = try ImageBaseline(name: name)
                 guard used.insert(codec.rawValue).inserted else { continue }
                 let list = perCodec[codec.rawValue] ?? everyCodec ?? codec.defaultQualities
-                guard list.allSatisfy({ (0...100).contains($0) }) else { throw ValidationError("--qualities for \(codec.rawValue) must be 0-100") }
+                guard list.allSatisfy({ (0...100).contains($0) }) else { throw ValidationError("--qualities for \(codec.rawValue): qualities 0-100") }
                 evaluator.imageBaselines.append((codec, list))
             } else {
                 let codec = try AudioBaseline(name: name)

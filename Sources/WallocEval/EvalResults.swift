@@ -12,7 +12,8 @@ public enum EvalModality: String, Sendable {
     public var metricNames: [String] {
         switch self {
         case .image: return ["bpp", "psnr", "ssim", "ms_ssim", "ms_ssim_db", "compression_ratio"]
-        case .audio: return ["kbps", "snr", "si_sdr", "compression_ratio"]
+        case .audio: return ["kbps", "snr", "si_sdr", "log_mel", "energy_db_0k_2k", "energy_db_2k_4k", "energy_db_4k_8k",
+                             "energy_db_8k_16k", "energy_db_16k_up", "compression_ratio"]
         }
     }
 

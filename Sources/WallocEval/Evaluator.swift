@@ -26,6 +26,8 @@ public struct Evaluator: Sendable {
     /// Images whose longer side exceeds this are first shrunk to it (area averaging, rounded to
     /// the file's bit depth), so a folder of large photos can be evaluated at a chosen size.
     public var maxSide: Int?
+    /// Audio longer than this many seconds is cut to its middle this long before evaluating.
+    public var maxSeconds: Double?
     /// The quality settings each variable-rate model is measured at (each one a setting
     /// "NAME q=Q" of the walloc curve).
     public var modelQualities = Evaluator.defaultModelQualities
@@ -157,8 +159,15 @@ public struct Evaluator: Sendable {
     // MARK: audio
 
     private func evaluateAudio(_ url: URL) throws -> [EvalRow] {
-        let audio = try AudioIO.read(url)
+        var audio = try AudioIO.read(url)
         guard audio.frames > 0 else { throw WallocError("the file holds no audio frames") }
+        if let s = maxSeconds {
+            let keep = Int((s * Double(audio.sampleRate)).rounded())
+            if keep < audio.frames {
+                let start = (audio.frames - keep) / 2
+                audio = Audio(samples: audio.samples.lastAxis(start..<(start + keep)), sampleRate: audio.sampleRate, bitDepth: audio.bitDepth)
+            }
+        }
         let name = url.lastPathComponent
         let reference = audio.samples
         var rows = [EvalRow]()

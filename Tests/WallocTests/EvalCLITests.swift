@@ -88,7 +88,7 @@ struct EvalCLITests {
         #expect((object["summary"] as? [[String: Any]])?.count == 1)
     }
 
-    @Test("Audio: SNR, SI-SDR and kbps against Vorbis; wrong channel count skipped")
+    @Test("Audio: SNR, SI-SDR, log-mel and kbps against Vorbis; wrong channel count skipped")
     func audio() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -99,11 +99,13 @@ struct EvalCLITests {
             for i in 0..<n { stereo.scalars[c * n + i] = Float(0.3 * sin(Double(i) * step)) }
         }
         try AudioIO.write(stereo, sampleRate: 16_000, to: dir.appendingPathComponent("stereo.wav"))
-        try AudioIO.write(stereo.slice(0).reshaped([1, n]), sampleRate: 16_000, to: dir.appendingPathComponent("mono.wav"))
+        let three = Tensor(shape: [3, n], scalars: stereo.scalars + Array(stereo.scalars.prefix(n)))
+        try AudioIO.write(three, sampleRate: 16_000, to: dir.appendingPathComponent("three.wav"))
         let json = dir.appendingPathComponent("a.json"), csv = dir.appendingPathComponent("a.csv")
         let r = try CLI.run(["eval", "--model", Fixtures.reference("codec1d_light").path, dir.appendingPathComponent("stereo.wav").path,
-                             dir.appendingPathComponent("mono.wav").path, "--qualities", "vorbis:10,60", "--json", json.path, "--csv", csv.path])
-        #expect(r.status == 1 && r.stderr.contains("mono.wav: skipped") && r.stderr.contains("channel"), "\(r.stderr)")
+                             dir.appendingPathComponent("three.wav").path, "--baselines", "vorbis", "--qualities", "vorbis:10,60",
+                             "--json", json.path, "--csv", csv.path])
+        #expect(r.status == 1 && r.stderr.contains("three.wav: skipped") && r.stderr.contains("channel"), "\(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
         #expect(object["modality"] as? String == "audio")
         let summary = try #require(object["summary"] as? [[String: Any]])
@@ -111,7 +113,8 @@ struct EvalCLITests {
         #expect(summary.allSatisfy { $0["kbps"] is Double && $0["snr"] is Double && $0["si_sdr"] is Double })
         #expect((summary[2]["snr"] as! Double) > (summary[1]["snr"] as! Double))
         let header = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n")[0]
-        #expect(header == "file,codec,setting,parameter,channels,frames,sample_rate,bytes,kbps,snr,si_sdr,compression_ratio,dimensionality_reduction,encode_ms,decode_ms")
+        #expect(header == "file,codec,setting,parameter,channels,frames,sample_rate,bytes,kbps,snr,si_sdr,log_mel,energy_db_0k_2k,energy_db_2k_4k,energy_db_4k_8k,energy_db_8k_16k,energy_db_16k_up,compression_ratio,dimensionality_reduction,encode_ms,decode_ms")
+        #expect(summary.allSatisfy { $0["log_mel"] is Double })
     }
 
     @Test("Usage errors: unknown baseline, bad qualities, missing model, no default model")

@@ -98,7 +98,8 @@ struct TilingTests {
         let psnr = 10 * log10(1 / max(mse / Double(tiled.count), 1e-20))
         #expect(psnr > 20, "tiled vs whole decoding: \(psnr) dB")
         // Grids within one tile are decoded whole.
-        #expect(try vae.decodeTiled(y3) == reference)
+        // (Float sums may be ordered differently when other tests keep the worker pool busy.)
+        #expect(try vae.decodeTiled(y3).maxAbsDifference(reference) < 1e-5)
     }
 }
 
