@@ -58,10 +58,11 @@ struct ChannelPlan: Equatable {
         return 2
     }
 
-    func write(to w: inout BitWriter, channel: Int, bits: Int, tokens: Int) {
+    func write(to w: inout BitWriter, channel: Int, bits: Int, tokens: Int, format: UInt8) {
         w.write(kind.rawValue, 2)
         if kind == .constant {
-            w.write(UInt32(bitPattern: constant + Int32(1 << (bits - 1))), UInt32(bits))
+            // Format 3: signed Exp-Golomb (an all-zero channel costs 3 bits); format 2: `bits` bits.
+            if format >= 3 { w.signedGolomb(constant) } else { w.write(UInt32(bitPattern: constant + Int32(1 << (bits - 1))), UInt32(bits)) }
             return
         }
         w.write(UInt32(predictor), 3)
@@ -107,12 +108,18 @@ struct ChannelPlan: Equatable {
         return 10 + n * (32 - freqs.max()!.leadingZeroBitCount)
     }
 
-    static func read(from r: inout BitReader, channel: Int, bits: Int, tokens: Int, hasModel: Bool) throws -> ChannelPlan {
+    static func read(from r: inout BitReader, channel: Int, bits: Int, tokens: Int, hasModel: Bool, format: UInt8) throws -> ChannelPlan {
         var plan = ChannelPlan()
         guard let kind = Kind(rawValue: try r.checkedRead(2)) else { throw WallocError("corrupt stream: unknown coding of channel \(channel)") }
         plan.kind = kind
         if kind == .constant {
-            plan.constant = Int32(try r.checkedRead(UInt32(bits))) - Int32(1 << (bits - 1))
+            let half = Int32(1 << (bits - 1))
+            if format >= 3 {
+                plan.constant = try r.signedGolomb(max: half)
+                guard plan.constant < half else { throw WallocError("corrupt stream: constant \(plan.constant) outside the \(bits)-bit range (channel \(channel))") }
+            } else {
+                plan.constant = Int32(try r.checkedRead(UInt32(bits))) - half
+            }
             return plan
         }
         plan.predictor = Int(try r.checkedRead(3))

@@ -5,7 +5,7 @@ import WallocTensor
 /// context-modelled rANS. docs/entropy-coding.md describes the model and the payload layout.
 public enum LatentCoder {
     /// First byte of every payload.
-    static let formatVersion: UInt8 = 2
+    public static let formatVersion: UInt8 = 3
     /// Symbols in a context below which the encoder does not consider sending its own table
     /// (a table costs 40-100 bytes; the parametric ones fit within a few percent).
     static let ownTableMinimum: UInt32 = 16384
@@ -134,7 +134,9 @@ public enum LatentCoder {
 
     /// Codes integer latents `[C, H, W]` or `[C, L]` (float32 holding integers in the `bits`-bit
     /// range). With `defaults`, each context uses the model's table when that is cheapest.
-    public static func encode(_ latents: Tensor, bits: Int, defaults: LatentModel? = nil) throws -> Data {
+    /// `format` 2 (the previous layout, for tests of old streams) or 3 (the current one).
+    public static func encode(_ latents: Tensor, bits: Int, defaults: LatentModel? = nil, format: UInt8 = formatVersion) throws -> Data {
+        precondition(format == 2 || format == formatVersion, "unknown latent payload format \(format)")
         _ = try alphabet(bits: bits)
         let layout = try self.layout(latents.shape)
         let channels = layout.channels, n = layout.plane
@@ -198,7 +200,7 @@ public enum LatentCoder {
         }
         var header = BitWriter()
         let tokens = Tokens.count(bits: bits)
-        for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens) }
+        for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens, format: format) }
         var headerBytes = header.finish()
         // Decoders refuse more latents than `maximumLatents(payloadBytes:)`; extremely
         // compressible inputs (large constant latents) pad the header with zeros to stay within.
@@ -208,7 +210,7 @@ public enum LatentCoder {
             headerBytes += [UInt8](repeating: 0, count: missing + 16)
         }
         var w = ByteWriter()
-        w.byte(formatVersion)
+        w.byte(format)
         w.varint(UInt64(span))
         w.varint(UInt64(headerBytes.count))
         w.append(headerBytes)

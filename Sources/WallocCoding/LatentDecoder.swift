@@ -14,8 +14,8 @@ extension LatentCoder {
         let bytes = [UInt8](data)
         var r = ByteReader(bytes)
         let version = try r.byte()
-        guard version == formatVersion else {
-            throw WallocError("corrupt stream: latent payload format \(version), this coder reads format \(formatVersion)")
+        guard version == formatVersion || version == 2 else {
+            throw WallocError("corrupt stream: latent payload format \(version), this coder reads formats 2 and \(formatVersion)")
         }
         let span = Int(try r.varint(max: UInt64(layout.extent)))
         guard span >= 1 else { throw WallocError("corrupt stream: segment size 0") }
@@ -27,7 +27,7 @@ extension LatentCoder {
         try headerBytes.withUnsafeBufferPointer { hb in
             var br = BitReader(hb.baseAddress!, limitBits: headerLength * 8)
             for c in 0..<channels {
-                plans.append(try ChannelPlan.read(from: &br, channel: c, bits: bits, tokens: tokens, hasModel: model != nil))
+                plans.append(try ChannelPlan.read(from: &br, channel: c, bits: bits, tokens: tokens, hasModel: model != nil, format: version))
             }
             // What follows the plans (the last byte's spare bits, any padding) must be zero.
             while br.position < headerLength * 8 {

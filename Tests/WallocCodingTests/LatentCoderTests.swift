@@ -87,6 +87,20 @@ struct LatentCoderTests {
         if shape[0] > 1 { for i in 0..<(y.count / shape[0]) { y.scalars[i] = bits == 1 ? 0 : -1 } }  // a constant channel
         let data = try LatentCoder.encode(y, bits: bits)
         #expect(try LatentCoder.decode(data, shape: shape, bits: bits) == y)
+        // Format 2 streams (constants in `bits` bits) still decode.
+        let old = try LatentCoder.encode(y, bits: bits, format: 2)
+        #expect(old[0] == 2 && data[0] == 3)
+        #expect(try LatentCoder.decode(old, shape: shape, bits: bits) == y)
+    }
+
+    @Test("All-zero channels cost 3 header bits each (format 3), not a full value")
+    func zeroChannels() throws {
+        var y = Tensor(zeros: [192, 32, 48])
+        for i in 0..<(5 * 32 * 48) { y.scalars[i] = Float((i * 7919) % 7) - 3 }
+        let now = try LatentCoder.encode(y, bits: 12), before = try LatentCoder.encode(y, bits: 12, format: 2)
+        // 187 zero channels: 14 bits each before, 3 bits each now.
+        #expect(before.count - now.count >= 187 * 11 / 8 - 2, "\(before.count) -> \(now.count) bytes")
+        #expect(try LatentCoder.decode(now, shape: y.shape, bits: 12) == y)
     }
 
     @Test("Round trips of many random and structured latents (1...16 channels, bits 1...16)")
