@@ -83,8 +83,10 @@ public struct Codec: Module {
         let bands = config.bandChannels, latent = config.latentDim, decoderIn = config.decoderInputChannels
         if config.isVariableRate {
             latentScale = Tensor(repeating: 1, shape: [latent])
-            bandScale = Tensor(repeating: 1, shape: [bands])
+            if !config.refinesLatents { bandScale = Tensor(repeating: 1, shape: [bands]) }
         }
+        // The decoder network's output: corrections to the latents, or the bands.
+        let networkOut = config.refinesLatents ? latent : bands
         switch config.type {
         case .linearCodec2D:
             encoder = .pointwise2D(Conv2d(inChannels: bands, outChannels: latent, kernelSize: 1, initializer: &initializer))
@@ -98,7 +100,7 @@ public struct Codec: Module {
             } else {
                 encoder = .vae(VAEEncoder(inChannels: bands, outChannels: latent, width: config.Ne!, initializer: &initializer))
             }
-            decoder = .vae(VAEDecoder(inChannels: decoderIn, outChannels: bands, width: config.Nd!, initializer: &initializer))
+            decoder = .vae(VAEDecoder(inChannels: decoderIn, outChannels: networkOut, width: config.Nd!, initializer: &initializer))
         case .codec1D:
             if config.hasLinearSkip {
                 skip = .pointwise1D(Conv1d(inChannels: latent, outChannels: bands, kernelSize: 1, initializer: &initializer))
@@ -290,7 +292,15 @@ public struct Codec: Module {
         }
         if let bandScale { x.scaleChannels(by: bandScale.scalars) }
         if let gain = config.rate?.outputGain(quality: Float(quality)), gain != 1 { x.scale(by: gain) }
-        if let skip { addSkip(skip, latents: y, to: &x) }
+        if config.refinesLatents, case .pointwise2D(let m)? = skip {
+            // The corrected latents through the linear path.
+            x.withUnsafeMutableBufferPointer { xb in
+                y.withUnsafeBufferPointer { yb in VectorMath.add(yb.baseAddress!, into: xb.baseAddress!, count: xb.count) }
+            }
+            x = m(x)
+        } else if let skip {
+            addSkip(skip, latents: y, to: &x)
+        }
         return unbatched(x, added)
     }
 

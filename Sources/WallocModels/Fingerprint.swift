@@ -20,6 +20,7 @@ extension Codec {
             described += ";rate=\(r.maxStep.bitPattern),\(r.minStep.bitPattern),\(r.defaultQuality),\(r.condition ? 1 : 0)"
             if r.stepScaledOutput { described += ",scaled" }
         }
+        if c.refinesLatents { described += ";refine_latents" }
         if let e = c.envelope { described += ";envelope=\(e.groups),\(e.window),\(e.stepDB.bitPattern),\(e.firstBand)" }
         hasher.update(Array(described.utf8) + [0])
         for (name, tensor) in namedParameters().sorted(by: { $0.0 < $1.0 }) {

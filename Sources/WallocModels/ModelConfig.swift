@@ -39,22 +39,32 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var rate: RateConfig?
     /// Walloc extension (Codec1D): spectral-envelope side channels (`EnvelopeConfig`).
     public var envelope: EnvelopeConfig?
+    /// Walloc extension (variable-rate Codec2D with `linear_skip`): the decoder network outputs a
+    /// correction to the normalised latents instead of to the bands, and the linear skip path maps
+    /// the corrected latents to the bands. The network then refines what was quantised (in units
+    /// of the step, with `step_scaled_output`) and cannot add anything outside the encoder's
+    /// subspace, which at fine settings is detail it could only guess.
+    public var refineLatents: Bool?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
         case latentDim = "latent_dim", latentBits = "latent_bits"
         case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
         case linearSkip = "linear_skip", rate, envelope
+        case refineLatents = "refine_latents"
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
                 lightweightEncode: Bool? = nil, postFilter: Bool? = nil, linearSkip: Bool? = nil, rate: RateConfig? = nil,
-                envelope: EnvelopeConfig? = nil) {
+                envelope: EnvelopeConfig? = nil, refineLatents: Bool? = nil) {
         self.type = type; self.channels = channels; self.J = J; self.Ne = Ne; self.Nd = Nd
         self.latentDim = latentDim; self.latentBits = latentBits
         self.lightweightEncode = lightweightEncode; self.postFilter = postFilter
-        self.linearSkip = linearSkip; self.rate = rate; self.envelope = envelope
+        self.linearSkip = linearSkip; self.rate = rate; self.envelope = envelope; self.refineLatents = refineLatents
     }
+
+    /// Whether the decoder network refines the latents (`refine_latents`).
+    public var refinesLatents: Bool { refineLatents == true }
 
     /// Envelope channels: `channels · envelope.groups`, or 0.
     public var envelopeChannels: Int { envelope.map { channels * $0.groups } ?? 0 }
@@ -118,6 +128,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard (0...8).contains(J) else { throw WallocError("J must be in 0...8, got \(J)") }
         guard latentDim >= 1 else { throw WallocError("latent_dim must be at least 1, got \(latentDim)") }
         guard (2...16).contains(latentBits) else { throw WallocError("latent_bits must be in 2...16, got \(latentBits)") }
+        if refinesLatents {
+            guard type == .codec2D, hasLinearSkip, rate != nil else {
+                throw WallocError("refine_latents needs a variable-rate Codec2D with linear_skip")
+            }
+        }
         if let envelope {
             guard type == .codec1D else { throw WallocError("envelope applies to Codec1D (audio) models") }
             try envelope.validate(bands: bandsPerChannel)

@@ -68,9 +68,17 @@ extension Codec {
         var skipTape: Conv2dTape?
         var skipLayer: Conv2d?
         if case .pointwise2D(let m)? = skip {
-            let (s, t) = m.forward(training: normal)
-            decoded = Elementwise.sum(decoded, s)
-            skipTape = t; skipLayer = m
+            if config.refinesLatents {
+                // The network's output corrects the latents; the skip path maps them to the bands.
+                let (s, t) = m.forward(training: Elementwise.sum(normal, decoded))
+                decoded = s
+                skipTape = t
+            } else {
+                let (s, t) = m.forward(training: normal)
+                decoded = Elementwise.sum(decoded, s)
+                skipTape = t
+            }
+            skipLayer = m
         }
         let xHat = try synthesis(decoded)
 
@@ -89,15 +97,16 @@ extension Codec {
 
         // Backward through the decoder and the skip path, the bottleneck, the encoder.
         var gradients = Gradients()
-        let dNetwork = scaledDecoderOutput(dDecoded, quantization)
+        var dSkip: Tensor?
+        if let skipLayer, let skipTape { dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients) }
+        // The network's output gradient: at the bands, or (refining the latents) at the skip's input.
+        let dNetwork = scaledDecoderOutput(config.refinesLatents ? dSkip! : dDecoded, quantization)
         let dInput: Tensor
         switch (decoder, decoderTape) {
         case (.pointwise2D(let m), .pointwise(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
         case (.vae(let m), .vae(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
         default: throw WallocError("internal error: decoder tape mismatch")
         }
-        var dSkip: Tensor?
-        if let skipLayer, let skipTape { dSkip = skipLayer.backward(skipTape, dDecoded, prefix: "skip", into: &gradients) }
         let dEncoded = trainingBottleneckBackward(bottleneck, dNormal: dSkip, dDecoderInput: dInput)
         switch (encoder, encoderTape) {
         case (.pointwise2D(let m), .pointwise(let t)):

@@ -63,16 +63,17 @@ struct VariableRateTrainingTests {
         }
     }
 
-    @Test("Variable-rate Codec2D: decoder, skip and quality-channel gradients match finite differences")
-    func codec2DGradients() throws {
+    @Test("Variable-rate Codec2D: decoder, skip and quality-channel gradients match finite differences", arguments: [false, true])
+    func codec2DGradients(refine: Bool) throws {
         let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50, stepScaledOutput: true)
         let config = ModelConfig(type: .codec2D, channels: 1, J: 1, Nd: 32, latentDim: 3, latentBits: 10,
-                                 lightweightEncode: true, linearSkip: true, rate: rate)
+                                 lightweightEncode: true, linearSkip: true, rate: rate, refineLatents: refine)
         var codec = try Codec(config: config, seed: 4)
         codec.visitParameters(prefix: "") { name, t in
             if name == "latent_scale" { t.scalars = [1.5, 0.7, 2] }
             if name == "band_scale" { t.scalars = [1, 0.5, 0.25, 2] }
         }
+        #expect((codec.bandScale == nil) == refine)
         codec.parametersDidChange()
         let x = random([2, 1, 8, 8], seed: 7)
         let quantization = TrainingQuantization.qualities([20, 80])
@@ -96,10 +97,10 @@ struct VariableRateTrainingTests {
 
     @Test("A training pass at an integer quality sees exactly what decoding at that quality gives")
     func trainingMatchesInference() throws {
-        for scaled in [false, true] {
+        for (scaled, refine) in [(false, false), (true, false), (true, true)] {
             let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50, stepScaledOutput: scaled)
             let config = ModelConfig(type: .codec2D, channels: 3, J: 1, Nd: 32, latentDim: 5, latentBits: 10,
-                                     lightweightEncode: true, linearSkip: true, rate: rate)
+                                     lightweightEncode: true, linearSkip: true, rate: rate, refineLatents: refine)
             let codec = try Codec(config: config, seed: 12)
             let x = random([1, 3, 8, 8], seed: 13)
             for q in [3, 77] {
