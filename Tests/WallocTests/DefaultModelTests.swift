@@ -24,12 +24,12 @@ struct DefaultModelTests {
     }
 
     /// Encodes and decodes a sample with no --model; the figures `walloc compare --json` reports.
-    func roundTrip(_ sample: String, decodedName: String) throws -> [String: Any] {
+    func roundTrip(_ sample: String, decodedName: String, encodeOptions: [String] = []) throws -> [String: Any] {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = Self.samples.appendingPathComponent(sample).path
         let wlc = dir.appendingPathComponent("x.wlc").path, decoded = dir.appendingPathComponent(decodedName).path
-        for args in [["encode", "--quiet", input, "-o", wlc], ["decode", "--quiet", wlc, "-o", decoded]] {
+        for args in [["encode", "--quiet", input, "-o", wlc] + encodeOptions, ["decode", "--quiet", wlc, "-o", decoded]] {
             let r = try CLI.run(args)
             try #require(r.status == 0, "\(args): \(r.stderr)")
         }
@@ -39,7 +39,7 @@ struct DefaultModelTests {
     }
 
     /// A bundled sample, its decoded name, and the quality and rate `walloc compare` must report
-    /// (the demo's figures: photo 31.39 dB at 0.260 bpp, music 16.35 dB at 14.0 kbps).
+    /// (the default setting, 60: photo 32.85 dB at 0.451 bpp, music 29.83 dB at 44.1 kbps).
     struct Sample: Sendable, CustomTestStringConvertible {
         var file: String, decoded: String
         var quality: (key: String, range: ClosedRange<Double>), rate: (key: String, range: ClosedRange<Double>)
@@ -47,14 +47,38 @@ struct DefaultModelTests {
     }
 
     @Test("the bundled samples: quality and rate of the model cards", arguments: [
-        Sample(file: "chelsea.png", decoded: "y.png", quality: ("psnr_db", 31.0...32.0), rate: ("bits_per_pixel", 0.24...0.28)),
-        Sample(file: "wanderer-excerpt.flac", decoded: "y.flac", quality: ("snr_db", 15.8...17.0), rate: ("kbps", 13.0...15.0)),
+        Sample(file: "chelsea.png", decoded: "y.png", quality: ("psnr_db", 32.5...33.2), rate: ("bits_per_pixel", 0.43...0.47)),
+        Sample(file: "wanderer-excerpt.flac", decoded: "y.flac", quality: ("snr_db", 29.0...30.5), rate: ("kbps", 42.0...46.0)),
     ])
     func sample(_ s: Sample) throws {
         let m = try roundTrip(s.file, decodedName: s.decoded)
         let quality = try #require(m[s.quality.key] as? Double), rate = try #require(m[s.rate.key] as? Double)
         #expect(s.quality.range.contains(quality), "\(s.quality.key) \(quality)")
         #expect(s.rate.range.contains(rate), "\(s.rate.key) \(rate)")
+    }
+
+    /// Both defaults are variable-rate: a low and a high setting (the demo's) bracket the default
+    /// in size and quality, and the decoded music keeps its high bands at every setting (the
+    /// previous default was a 2 kHz low-pass: 28-40 dB down above 2 kHz).
+    @Test("the quality setting of the default models", arguments: ["chelsea.png", "wanderer-excerpt.flac"])
+    func qualitySetting(_ file: String) throws {
+        let audio = file.hasSuffix(".flac")
+        let decoded = audio ? "y.flac" : "y.png", rateKey = audio ? "kbps" : "bits_per_pixel", qualityKey = audio ? "snr_db" : "psnr_db"
+        let low = try roundTrip(file, decodedName: decoded, encodeOptions: ["--quality", "20"])
+        let mid = try roundTrip(file, decodedName: decoded)
+        let high = try roundTrip(file, decodedName: decoded, encodeOptions: ["--quality", "80"])
+        let rates = try [low, mid, high].map { try #require($0[rateKey] as? Double) }
+        let qualities = try [low, mid, high].map { try #require($0[qualityKey] as? Double) }
+        #expect(rates[0] < rates[1] && rates[1] < rates[2], "\(rates)")
+        #expect(qualities[0] < qualities[1] && qualities[1] < qualities[2], "\(qualities)")
+        if audio {
+            for m in [low, mid, high] {
+                for band in ["energy_db_2k_4k", "energy_db_4k_8k", "energy_db_8k_16k"] {
+                    let db = try #require(m[band] as? Double, "\(band)")
+                    #expect(abs(db) < 6, "\(band) \(db) dB")
+                }
+            }
+        }
     }
 
     /// Tiled decoding (what `decode` does above 48 x 48 latent positions) against whole-image
@@ -75,7 +99,7 @@ struct DefaultModelTests {
         }
         let signal = SignalPreparation.imageToSignal(large)
         let latents = try codec.encode(signal)
-        #expect(latents.shape == [12, 128, 160])
+        #expect(latents.shape == [64, 128, 160])
         let whole = try codec.decode(latents), tiled = try codec.decodeTiled(latents)
         let between = try ImageMetrics.psnr(whole, tiled)
         let psnrWhole = try ImageMetrics.psnr(signal, whole), psnrTiled = try ImageMetrics.psnr(signal, tiled)
@@ -102,12 +126,13 @@ struct DefaultModelTests {
         }
         // The latents are exactly those the .wlc file stores: 451 x 300 pixels padded to 456 x 304.
         let y = try NPY.read(URL(fileURLWithPath: path("y.npy")))
-        #expect(y.shape == [12, 38, 57])
+        #expect(y.shape == [64, 38, 57])
         let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
         #expect(try c.latents(of: try WLCFile.decode(try FileIO.read(URL(fileURLWithPath: path("c.wlc"))))) == y)
         #expect(try ImageIO.read(URL(fileURLWithPath: path("x.png"))).pixels.shape == [3, 304, 456])
-        // 4 s of stereo: 176,400 samples padded to a multiple of 256, latents with 2 extra positions.
-        #expect(try NPY.read(URL(fileURLWithPath: path("a.npy"))).shape == [32, 692])
+        // 4 s of stereo: 176,400 samples padded to a multiple of 256, latents with 2 extra positions;
+        // 128 encoder channels and 2 x 13 envelope channels.
+        #expect(try NPY.read(URL(fileURLWithPath: path("a.npy"))).shape == [154, 692])
         let audio = try AudioIO.read(URL(fileURLWithPath: path("a.wav")))
         #expect(audio.samples.shape == [2, 176_640] && audio.sampleRate == 44_100)
         // Image latents cannot become audio, and nothing is written.
