@@ -6,8 +6,8 @@
 # installed; apt-get download needs no root). Idempotent.
 #   train:   every track not listed below
 #   heldout: validation during training and tuning (never trained on)
-#   test:    never trained or tuned on; the model card's figures (8-second clips are cut by
-#            scripts/cut-test-clips.sh)
+#   test:    never trained or tuned on; the model card's figures (`walloc eval --max-seconds 10`
+#            measures the middle 10 seconds of each track)
 set -eu
 cd "$(dirname "$0")/.."
 OUT=data/audio
