@@ -17,12 +17,7 @@ TEST="hedgewars-Castle hedgewars-Jungle supertux-chipdisko supertux-tux_rap supe
 # Skipped: near-silent (level normalisation would only amplify noise), too short, or 48 kHz.
 SKIP="wesnoth-silence hedgewars-sdmusic supertux-credits supertux-cave_old"
 mkdir -p "$OUT/train" "$OUT/heldout" "$OUT/test" "$CACHE"
-unpack() {  # package -> data/cache/debs/<package>/ (its files)
-    [ -d "$CACHE/$1" ] && return 0
-    (cd "$CACHE" && apt-get download -q "$1" >/dev/null 2>&1) || { echo "error: apt-get download $1 failed" >&2; exit 1; }
-    mkdir -p "$CACHE/$1.tmp" && dpkg-deb -x "$CACHE/$1"_*.deb "$CACHE/$1.tmp" && mv "$CACHE/$1.tmp" "$CACHE/$1"
-    rm -f "$CACHE/$1"_*.deb
-}
+. scripts/unpack-deb.sh
 place() {  # prefix file
     name="$1-$(basename "$2" .ogg)"
     case " $SKIP " in *" $name "*) return 0 ;; esac

@@ -16,12 +16,7 @@ HELDOUT_WALLPAPERS="Path Kite FallenLeaf"
 HELDOUT_SKIMAGE="astronaut coffee chelsea rocket motorcycle_left"
 TEST_LOMIRI="Bridge_by_Sander_Klootwijk Dragonfly_by_Bolly Picture_0B_by_freespace Picture_1A_by_freespace Wine_by_Jakkub_Mede aitzgorri_by_Aitzol_Berasategi friends_by_Aitzol_Berasategi life_by_Aitzol_Berasategi picosdeeuropa_by_Aitzol_Berasategi seeding_by_Clements_Engelhardt sunset_by_Aitzol_Berasategi Kleiber_by_Lukas_Baubkus"
 mkdir -p "$OUT/train" "$OUT/heldout" "$OUT/test" "$CACHE"
-unpack() {  # package -> data/cache/debs/<package>/ (its files)
-    [ -d "$CACHE/$1" ] && return 0
-    (cd "$CACHE" && apt-get download -q "$1" >/dev/null 2>&1) || { echo "error: apt-get download $1 failed" >&2; exit 1; }
-    mkdir -p "$CACHE/$1.tmp" && dpkg-deb -x "$CACHE/$1"_*.deb "$CACHE/$1.tmp" && mv "$CACHE/$1.tmp" "$CACHE/$1"
-    rm -f "$CACHE/$1"_*.deb
-}
+. scripts/unpack-deb.sh
 for p in plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04; do unpack $p; done
 for d in "$CACHE"/plasma-workspace-wallpapers/usr/share/wallpapers/*/contents/images; do
     name=$(basename "$(dirname "$(dirname "$d")")")
