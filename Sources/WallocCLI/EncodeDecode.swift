@@ -149,6 +149,7 @@ struct Encode: ParsableCommand {
             c.coding = mode
             if let quality { c = try c.withQuality(quality) }
             var note = ""
+            var finishBar: () -> Void = {}
             let encode: (Compressor) throws -> WLCFile
             switch kind {
             case .image:
@@ -160,8 +161,18 @@ struct Encode: ParsableCommand {
                 }
             case .audio:
                 // Long recordings stream through in pieces; a bar shows when one file is long.
-                let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
-                encode = { c in try c.compress(audioFile: input) { single.update(Int($0 * 1000)) } }
+                // A size target encodes several times (at most 9 trials of the binary search): one bar for the search.
+                let trials = try rateTarget(for: kind) == nil ? 1 : Compressor.maximumTargetTrials
+                let single = ProgressBar(total: 1000 * trials, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
+                var trial = 0
+                encode = { c in
+                    defer { trial += 1 }
+                    let info = trials > 1 ? "trying quality \(c.quality ?? 0)" : ""
+                    return try c.compress(audioFile: input) {
+                        single.update(min(1000 * trials - 1, 1000 * trial + Int($0 * 1000)), info: info)
+                    }
+                }
+                finishBar = { if trial > 0 { single.update(1000 * trials, info: "done", force: true) } }
             case .signal:
                 let rank = c.codec.modality == .image ? 3 : 2
                 let signal = try dropBatch(try readTensor(input.path), rank: rank, what: input.path)
@@ -171,6 +182,7 @@ struct Encode: ParsableCommand {
             let file: WLCFile
             if let target = try rateTarget(for: kind) {
                 let found = try c.compress(toTarget: target, encode)
+                finishBar()
                 file = found.file
                 note += " (quality \(found.quality))"
             } else {

@@ -44,6 +44,9 @@ extension Compressor {
         public var rate: Double
     }
 
+    /// The most encodes `compress(toTarget:)` makes: settings 1 and 100, then a binary search of 1...100.
+    public static let maximumTargetTrials = 9
+
     /// Encodes at the highest quality setting whose file is no larger than `target` (a binary
     /// search over 1...100; `encode` compresses the signal with the compressor it is given).
     /// Fails, saying what the smallest setting gives, when even quality 1 is too large; when even

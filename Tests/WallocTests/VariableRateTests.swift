@@ -92,8 +92,10 @@ struct VariableRateTests {
         let all = try (1...100).map { try Self.rgb.withQuality($0).compress(image: Self.image()).file }
         let rates = try all.map { try RateTarget.bitsPerPixel(1).measure($0) }
         let target = (rates[40] + rates[41]) / 2
-        let found = try Self.rgb.compress(toTarget: .bitsPerPixel(target)) { try $0.compress(image: Self.image()).file }
+        var encodes = 0
+        let found = try Self.rgb.compress(toTarget: .bitsPerPixel(target)) { encodes += 1; return try $0.compress(image: Self.image()).file }
         #expect(found.rate <= target)
+        #expect(encodes <= Compressor.maximumTargetTrials)
         #expect(found.quality == (rates.lastIndex { $0 <= target }! + 1))
         let generous = try Self.rgb.compress(toTarget: .bitsPerPixel(1000)) { try $0.compress(image: Self.image()).file }
         #expect(generous.quality == 100)
