@@ -43,7 +43,7 @@ struct Info: ParsableCommand {
         if let rate = c.rate {
             info += [("quality_range", [Quality.range.lowerBound, Quality.range.upperBound]), ("default_quality", rate.defaultQuality),
                      ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
-                     ("quality_conditioned_decoder", rate.condition)]
+                     ("quality_conditioned_decoder", rate.condition), ("encoder_deadzone", Double(rate.deadzone))]
         }
         if let e = c.envelope {
             info += [("envelope_channels", c.envelopeChannels), ("envelope_window", e.window), ("envelope_step_db", Double(e.stepDB))]

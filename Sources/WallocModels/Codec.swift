@@ -56,7 +56,7 @@ public struct Codec: Module {
     /// variable-rate model's uniform quantiser with step `Δ(quality)`.
     public var quantizer: Quantizer {
         guard let rate = config.rate else { return Quantizer(bits: config.latentBits) }
-        return Quantizer(bits: config.latentBits, step: rate.step(quality: Float(quality)))
+        return Quantizer(bits: config.latentBits, step: rate.step(quality: Float(quality)), deadzone: rate.deadzone)
     }
 
     /// This codec at another quality setting (variable-rate models only).
@@ -368,8 +368,15 @@ public struct Codec: Module {
     public func encode(_ x: Tensor) throws -> Tensor {
         try checkSignal(x)
         var y = encodeBands(try analysis(x))
-        quantizer.round(&y)
+        roundLatents(&y)
         return y
+    }
+
+    /// Rounds real-valued latents `[C, ...]` or `[N, C, ...]` (from `encodeBands`) to the integers
+    /// a bitstream holds; the dead zone of a variable-rate model applies to the encoder's
+    /// `latent_dim` channels, not to envelope channels after them.
+    public func roundLatents(_ y: inout Tensor) {
+        quantizer.round(&y, deadzoneChannels: config.latentDim, channelAxis: y.rank == spatialRank + 2 ? 1 : 0)
     }
 
     /// Integer latents -> signal, as the reference `forward()` in eval mode returns it.

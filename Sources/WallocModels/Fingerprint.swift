@@ -15,7 +15,8 @@ extension Codec {
         let c = config
         let fields = "\(c.type.rawValue);channels=\(c.channels);J=\(c.J);Ne=\(c.Ne.map(String.init) ?? "-");Nd=\(c.Nd.map(String.init) ?? "-");latent_dim=\(c.latentDim);latent_bits=\(c.latentBits);lightweight_encode=\(c.lightweightEncode.map { $0 ? "1" : "0" } ?? "-");post_filter=\(c.postFilter.map { $0 ? "1" : "0" } ?? "-")"
         var described = fields
-        // Variable-rate models also hash their quality mapping (absent from older models' hashes).
+        // Variable-rate models also hash their quality mapping (absent from older models' hashes);
+        // not the encoder's dead zone, which does not change decoding.
         if let r = c.rate {
             described += ";rate=\(r.maxStep.bitPattern),\(r.minStep.bitPattern),\(r.defaultQuality),\(r.condition ? 1 : 0)"
             if r.stepScaledOutput { described += ",scaled" }

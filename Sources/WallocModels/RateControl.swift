@@ -34,15 +34,21 @@ public struct RateConfig: Codable, Equatable, Sendable {
     public var condition: Bool
     /// Whether the decoder network's output is scaled by the relative step.
     public var stepScaledOutput: Bool
+    /// The encoder's dead zone: latents with `|y/Δ| < ½ + deadzone` become 0 (0 = plain
+    /// rounding; below 0.5). Zeros are the cheapest values to code, so a wider zero bin trades a
+    /// little error for fewer bits. It changes what the encoder writes, not how files decode, and
+    /// is not part of the fingerprint; training rounds with it too.
+    public var deadzone: Float
 
     enum CodingKeys: String, CodingKey {
         case maxStep = "max_step", minStep = "min_step", defaultQuality = "default_quality", condition
-        case stepScaledOutput = "step_scaled_output"
+        case stepScaledOutput = "step_scaled_output", deadzone
     }
 
-    public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true, stepScaledOutput: Bool = false) {
+    public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true, stepScaledOutput: Bool = false,
+                deadzone: Float = 0) {
         self.maxStep = maxStep; self.minStep = minStep; self.defaultQuality = defaultQuality; self.condition = condition
-        self.stepScaledOutput = stepScaledOutput
+        self.stepScaledOutput = stepScaledOutput; self.deadzone = deadzone
     }
 
     public init(from decoder: Decoder) throws {
@@ -52,6 +58,7 @@ public struct RateConfig: Codable, Equatable, Sendable {
         defaultQuality = try c.decodeIfPresent(Int.self, forKey: .defaultQuality) ?? 75
         condition = try c.decodeIfPresent(Bool.self, forKey: .condition) ?? true
         stepScaledOutput = try c.decodeIfPresent(Bool.self, forKey: .stepScaledOutput) ?? false
+        deadzone = try c.decodeIfPresent(Float.self, forKey: .deadzone) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -61,11 +68,15 @@ public struct RateConfig: Codable, Equatable, Sendable {
         try c.encode(defaultQuality, forKey: .defaultQuality)
         try c.encode(condition, forKey: .condition)
         if stepScaledOutput { try c.encode(true, forKey: .stepScaledOutput) }
+        if deadzone != 0 { try c.encode(deadzone, forKey: .deadzone) }
     }
 
     public func validate() throws {
         guard minStep > 0, minStep.isFinite, maxStep.isFinite, maxStep >= minStep else {
             throw WallocError("rate: need 0 < min_step ≤ max_step, got min_step \(minStep), max_step \(maxStep)")
+        }
+        guard deadzone >= 0, deadzone < 0.5 else {
+            throw WallocError("rate.deadzone must be at least 0 and below 0.5, got \(deadzone)")
         }
         guard Quality.range.contains(defaultQuality) else {
             throw WallocError("rate.default_quality must be from 1 to 100, got \(defaultQuality)")

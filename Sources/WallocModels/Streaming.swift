@@ -92,7 +92,7 @@ extension Codec {
             let x = try source.read(((s - m) * f)..<((e + m) * f))
             let bands = try WaveletPacket.analysis1D(x, levels: config.J).lastAxis(m..<(m + e - s))
             var y = encodeBands(bands)  // chunk index t <-> latent s + t
-            quantizer.round(&y)
+            roundLatents(&y)
             let kept = y.lastAxis((p - s)..<(q - s))
             latents.withUnsafeMutableBufferPointer { dst in
                 kept.withUnsafeBufferPointer { src in

@@ -39,7 +39,7 @@ extension Codec {
             let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
             let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
             var y = encodeBands(bands.window(rows: wr, columns: wc))
-            quantizer.round(&y)
+            roundLatents(&y)
             let kept = y.window(rows: (rows.lowerBound - wr.lowerBound)..<(rows.upperBound - wr.lowerBound),
                                 columns: (cols.lowerBound - wc.lowerBound)..<(cols.upperBound - wc.lowerBound))
             out.paste(kept, rows: rows, columns: cols)
@@ -64,7 +64,7 @@ extension Codec {
             let q = min(n, p + strip), rows = (q - p + 2 * m) * f, first = (p - m) * f
             let bands = try analysis(Codec.periodicRows(x, first: first, count: rows)).window(rows: m..<(m + q - p), columns: 0..<w)
             var y = encodeBands(bands)
-            quantizer.round(&y)
+            roundLatents(&y)
             out.paste(y, rows: p..<q, columns: 0..<w)
             p = q
         }

@@ -11,25 +11,39 @@ import WallocTensor
 /// `latentMax = 2^(bits−1) − 1 + 0.5 − 0.001`, so rounded latents lie in `±(2^(bits−1) − 1)`.
 ///
 /// Variable-rate models (a Walloc extension) use a uniform quantiser instead: `toUniform` divides
-/// by `step`, `toNormal` multiplies by it, and rounding clamps to `±(2^(bits−1) − 1)`.
+/// by `step`, `toNormal` multiplies by it, and rounding clamps to `±(2^(bits−1) − 1)`. Its zero
+/// bin may be widened by `deadzone` steps on each side (`level(_:)`).
 public struct Quantizer: Sendable, Equatable {
     public let bits: Int
     /// The uniform quantiser's step; nil for the reference's companding quantiser.
     public let step: Float?
+    /// Uniform quantiser: how much wider than ½ step each half of the zero bin is (0 = plain
+    /// rounding). An encoder-side choice: decoding is the same whatever it is.
+    public let deadzone: Float
 
     /// The reference's companding quantiser.
     public init(bits: Int) {
         precondition(bits >= 2 && bits <= 16, "latent bits must be in 2...16")
         self.bits = bits
         step = nil
+        deadzone = 0
     }
 
-    /// A uniform quantiser with step `step`.
-    public init(bits: Int, step: Float) {
+    /// A uniform quantiser with step `step` and a zero bin widened by `deadzone` steps per side.
+    public init(bits: Int, step: Float, deadzone: Float = 0) {
         precondition(bits >= 2 && bits <= 16, "latent bits must be in 2...16")
         precondition(step > 0 && step.isFinite, "the quantiser step must be positive")
+        precondition(deadzone >= 0 && deadzone < 0.5, "the dead zone must be in [0, 0.5)")
         self.bits = bits
         self.step = step
+        self.deadzone = deadzone
+    }
+
+    /// The uniform quantiser's level for `u` (in steps): 0 when `|u| < ½ + deadzone`, else `u`
+    /// rounded half to even; clamped to `±limit`.
+    @inline(__always)
+    public static func level(_ u: Float, deadzone: Float, limit: Float) -> Float {
+        abs(u) < 0.5 + deadzone ? 0 : min(max(u.rounded(.toNearestOrEven), -limit), limit)
     }
 
     /// `(2^(bits−1) − 1) / 1.85`, the reference's scale (computed in double, applied in float).
@@ -55,13 +69,20 @@ public struct Quantizer: Sendable, Equatable {
         }
     }
 
-    /// Rounds half to even in place (uniform quantiser: then clamps to `±maxLevel`).
-    public func round(_ x: inout Tensor) {
-        let limit = Float(maxLevel), clamps = step != nil
+    /// Rounds half to even in place (uniform quantiser: `level(_:)`). With `channelAxis`, the
+    /// dead zone applies only to channels below `deadzoneChannels` on that axis (an audio model's
+    /// envelope channels follow its latents and are rounded plainly).
+    public func round(_ x: inout Tensor, deadzoneChannels: Int = .max, channelAxis: Int = 0) {
+        let limit = Float(maxLevel), clamps = step != nil, dz = deadzone
+        let channels = x.rank > channelAxis ? x.shape[channelAxis] : 1
+        let plane = max(1, x.rank > channelAxis ? x.shape[(channelAxis + 1)...].reduce(1, *) : 1)
         x.withUnsafeMutableBufferPointer { b in
             parallelChunks(b.count, minChunk: 4096) { r in
-                for i in r { b[i] = b[i].rounded(.toNearestOrEven) }
-                if clamps { for i in r { b[i] = min(max(b[i], -limit), limit) } }
+                guard clamps else {
+                    for i in r { b[i] = b[i].rounded(.toNearestOrEven) }
+                    return
+                }
+                for i in r { b[i] = Quantizer.level(b[i], deadzone: (i / plane) % channels < deadzoneChannels ? dz : 0, limit: limit) }
             }
         }
     }

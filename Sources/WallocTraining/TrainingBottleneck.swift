@@ -49,7 +49,7 @@ extension Codec {
         case .qualities(let qualities):
             guard let rate = config.rate else { throw WallocError("a fixed-rate model trains with noise, not qualities") }
             guard qualities.count == n else { throw WallocError("\(qualities.count) qualities for a batch of \(n)") }
-            let limit = Float(quantizer.maxLevel)
+            let limit = Float(quantizer.maxLevel), deadzone = rate.deadzone
             var normal = encoded
             let plane = encoded.count / max(1, n)
             normal.withUnsafeMutableBufferPointer { b in
@@ -57,7 +57,7 @@ extension Codec {
                     let step = rate.step(quality: qualities[s])
                     let p = b.baseAddress! + s * plane
                     parallelChunks(plane, minChunk: 1 << 14) { r in
-                        for i in r { p[i] = min(max((p[i] / step).rounded(.toNearestOrEven), -limit), limit) * step }
+                        for i in r { p[i] = Quantizer.level(p[i] / step, deadzone: deadzone, limit: limit) * step }
                     }
                 }
             }
