@@ -64,7 +64,10 @@ struct Train: ParsableCommand {
             log("resuming at step \(trainer.stepCount) of \(recipe.steps)")
         } else {
             var codec = try Codec(config: recipe.model, seed: recipe.training.seed ?? 0)
-            if recipe.initialization.method == "pca" {
+            if recipe.initialization.method == "model", let path = recipe.initialization.path {
+                codec = try Codec.fineTuning(from: URL(fileURLWithPath: path), config: recipe.model)
+                log("starting from the trained model \(path)")
+            } else if recipe.initialization.method == "pca" {
                 let scale = recipe.initialization.scale ?? 3
                 let report = try PCAInitialization.apply(to: &codec, signals: session.training, scale: scale,
                                                          samplesPerSignal: recipe.initialization.samplesPerSignal ?? 20_000,

@@ -58,13 +58,19 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     }
 
     public struct Initialization: Codable, Sendable, Equatable {
-        /// "random" (PyTorch's default initialisation) or "pca" (see `PCAInitialization`).
+        /// "random" (PyTorch's default initialisation), "pca" (see `PCAInitialization`) or "model"
+        /// (every parameter from the trained model directory at `path`, to fine-tune it: its
+        /// network must be the recipe's; the `rate` section may differ).
         public var method: String
         public var scale: Float?
         public var samplesPerSignal: Int?
         /// Variable-rate models: the band weighting exponent of the PCA start (0: none).
         public var bandWeighting: Float?
-        enum CodingKeys: String, CodingKey { case method, scale, samplesPerSignal = "samples_per_signal", bandWeighting = "band_weighting" }
+        /// "model": the trained model's directory (relative to the working directory).
+        public var path: String?
+        enum CodingKeys: String, CodingKey {
+            case method, scale, samplesPerSignal = "samples_per_signal", bandWeighting = "band_weighting", path
+        }
         public init(method: String = "random") { self.method = method }
     }
 
@@ -140,7 +146,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         case "random": break
         case "pca":
             if let s = initialization.scale, !(s > 0 && s.isFinite) { throw WallocError("init.scale must be positive") }
-        default: throw WallocError("init.method must be \"random\" or \"pca\", got \"\(initialization.method)\"")
+        case "model":
+            guard let p = initialization.path, !p.isEmpty else { throw WallocError("init.method \"model\" needs init.path, a trained model's directory") }
+        default: throw WallocError("init.method must be \"random\", \"pca\" or \"model\", got \"\(initialization.method)\"")
         }
     }
 

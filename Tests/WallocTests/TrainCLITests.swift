@@ -89,4 +89,34 @@ struct TrainCLITests {
         #expect(try Self.trainerStep(checkpoint) == reached + 4)
         _ = try Codec.load(from: out)
     }
+
+    @Test("Fine-tuning: init from a trained model starts where it ended; a model that does not fit is refused")
+    func fineTune() throws {
+        let (dir, recipe, data) = try Self.setUp(steps: 6, checkpointEvery: 3)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = dir.appendingPathComponent("first")
+        var r = try CLI.run(["train", "--config", recipe, "--data", data, "-o", first.path, "--threads", "1"])
+        try #require(r.status == 0, "\(r.stderr)")
+        func validation(_ out: URL) throws -> [[String: Any]] {
+            let log = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("training-log.json"))) as? [String: Any]
+            return try #require(log?["validation"] as? [[String: Any]])
+        }
+        func fineTuneRecipe(latentDim: Int) throws -> String {
+            var text = try String(contentsOfFile: recipe, encoding: .utf8)
+            text = text.replacingOccurrences(of: #""init": {"method": "pca", "scale": 3}"#, with: #""init": {"method": "model", "path": "\#(first.path)"}"#)
+            text = text.replacingOccurrences(of: #""latent_dim": 6"#, with: #""latent_dim": \#(latentDim)"#)
+            let url = dir.appendingPathComponent("fine-\(latentDim).json")
+            try Data(text.utf8).write(to: url)
+            return url.path
+        }
+        let second = dir.appendingPathComponent("second")
+        r = try CLI.run(["train", "--config", try fineTuneRecipe(latentDim: 6), "--data", data, "-o", second.path, "--threads", "1", "--steps", "2"])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("starting from the trained model"))
+        // Step 0 of the second run validates the first run's final weights.
+        let end = try #require(try validation(first).last?["psnr"] as? Double), start = try #require(try validation(second).first?["psnr"] as? Double)
+        #expect(abs(end - start) < 1e-4, "\(end) vs \(start)")
+        r = try CLI.run(["train", "--config", try fineTuneRecipe(latentDim: 5), "--data", data, "-o", dir.appendingPathComponent("third").path, "--threads", "1"])
+        #expect(r.status != 0 && r.stderr.contains("does not fit"), "\(r.stderr)")
+    }
 }
