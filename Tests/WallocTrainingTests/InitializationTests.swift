@@ -170,6 +170,7 @@ struct InitializationTests {
             (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "training": {"crop": 100}}"#, "multiple of 2^J"),
             (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "training": {"schedule": "step"}}"#, "schedule"),
             (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "init": {"method": "magic"}}"#, "init.method"),
+            (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "init": {"method": "model"}}"#, "init.path"),
             (#"{"model": {"type": "LinearCodec2D", "channels": 3, "J": 3, "latent_dim": 12, "latent_bits": 8, "linear_skip": true}}"#, "linear_skip"),
             ("not json", "not valid JSON"),
         ] {
