@@ -150,6 +150,7 @@ struct Encode: ParsableCommand {
             if let quality { c = try c.withQuality(quality) }
             var note = ""
             var finishBar: () -> Void = {}
+            let target = try rateTarget(for: kind)
             let encode: (Compressor) throws -> WLCFile
             switch kind {
             case .image:
@@ -162,7 +163,7 @@ struct Encode: ParsableCommand {
             case .audio:
                 // Long recordings stream through in pieces; a bar shows when one file is long.
                 // A size target encodes several times (at most 9 trials of the binary search): one bar for the search.
-                let trials = try rateTarget(for: kind) == nil ? 1 : Compressor.maximumTargetTrials
+                let trials = target == nil ? 1 : Compressor.maximumTargetTrials
                 let single = ProgressBar(total: 1000 * trials, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
                 var trial = 0
                 encode = { c in
@@ -180,7 +181,7 @@ struct Encode: ParsableCommand {
             case .bitstream: throw WallocError("\(input.path) is already a .wlc file")
             }
             let file: WLCFile
-            if let target = try rateTarget(for: kind) {
+            if let target {
                 let found = try c.compress(toTarget: target, encode)
                 finishBar()
                 file = found.file

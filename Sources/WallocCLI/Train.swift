@@ -63,11 +63,14 @@ struct Train: ParsableCommand {
             if let old = try? TrainingLog.read(outURL) { history = old.truncated(to: trainer.stepCount) }
             log("resuming at step \(trainer.stepCount) of \(recipe.steps)")
         } else {
-            var codec = try Codec(config: recipe.model, seed: recipe.training.seed ?? 0)
+            var codec: Codec
             if recipe.initialization.method == "model", let path = recipe.initialization.path {
                 codec = try Codec.fineTuning(from: URL(fileURLWithPath: path), config: recipe.model)
                 log("starting from the trained model \(path)")
-            } else if recipe.initialization.method == "pca" {
+            } else {
+                codec = try Codec(config: recipe.model, seed: recipe.training.seed ?? 0)
+            }
+            if recipe.initialization.method == "pca" {
                 let scale = recipe.initialization.scale ?? 3
                 let report = try PCAInitialization.apply(to: &codec, signals: session.training, scale: scale,
                                                          samplesPerSignal: recipe.initialization.samplesPerSignal ?? 20_000,

@@ -73,16 +73,20 @@ public struct Quantizer: Sendable, Equatable {
     /// dead zone applies only to channels below `deadzoneChannels` on that axis (an audio model's
     /// envelope channels follow its latents and are rounded plainly).
     public func round(_ x: inout Tensor, deadzoneChannels: Int = .max, channelAxis: Int = 0) {
-        let limit = Float(maxLevel), clamps = step != nil, dz = deadzone
+        let limit = Float(maxLevel)
+        guard step != nil else {
+            x.withUnsafeMutableBufferPointer { b in
+                parallelChunks(b.count, minChunk: 4096) { r in for i in r { b[i] = b[i].rounded(.toNearestOrEven) } }
+            }
+            return
+        }
+        // One channel plane at a time, so each knows its dead zone without per-value index math.
         let channels = x.rank > channelAxis ? x.shape[channelAxis] : 1
-        let plane = max(1, x.rank > channelAxis ? x.shape[(channelAxis + 1)...].reduce(1, *) : 1)
+        let plane = max(1, x.count / max(1, x.rank > channelAxis ? x.shape[...channelAxis].reduce(1, *) : 1))
         x.withUnsafeMutableBufferPointer { b in
-            parallelChunks(b.count, minChunk: 4096) { r in
-                guard clamps else {
-                    for i in r { b[i] = b[i].rounded(.toNearestOrEven) }
-                    return
-                }
-                for i in r { b[i] = Quantizer.level(b[i], deadzone: (i / plane) % channels < deadzoneChannels ? dz : 0, limit: limit) }
+            parallelFor(b.count / plane) { row in
+                let dz = row % channels < deadzoneChannels ? deadzone : 0, p = b.baseAddress! + row * plane
+                for i in 0..<plane { p[i] = Quantizer.level(p[i], deadzone: dz, limit: limit) }
             }
         }
     }
