@@ -58,7 +58,7 @@ let package = Package(
         ),
         .target(
             name: "WallocTraining",
-            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia"]
+            dependencies: ["WallocTensor", "WallocWavelets", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding"]
         ),
         .target(
             name: "WallocLearning",

@@ -43,14 +43,14 @@ struct Info: ParsableCommand {
         if let rate = c.rate {
             info += [("quality_range", [Quality.range.lowerBound, Quality.range.upperBound]), ("default_quality", rate.defaultQuality),
                      ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
-                     ("quality_conditioned_decoder", rate.condition), ("encoder_deadzone", Double(rate.deadzone))]
+                     ("quality_conditioned_decoder", rate.condition), ("encoder_deadzone", Double(rate.deadzone)), ("encoder_rd_lambda", Double(rate.rdLambda))]
         }
         if let e = c.envelope {
             info += [("envelope_channels", c.envelopeChannels), ("envelope_window", e.window), ("envelope_step_db", Double(e.stepDB))]
         }
         if let ne = c.Ne { info.insert(("Ne", ne), at: 4) }
         if let nd = c.Nd { info.insert(("Nd", nd), at: 4) }
-        try emit(info, decimals: "%.2fx")
+        try emit(info)
     }
 
     private func describe(file path: String) throws {
@@ -81,8 +81,9 @@ struct Info: ParsableCommand {
         try emit(info)
     }
 
-    /// Prints `info` as JSON or as aligned lines, decimals with the `decimals` format.
-    private func emit(_ info: [(String, Any)], decimals: String = "%.4g") throws {
+    /// Prints `info` as JSON or as aligned lines (decimals to 4 significant digits; the
+    /// dimensionality reduction as a factor).
+    private func emit(_ info: [(String, Any)]) throws {
         if json {
             let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: info), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -92,10 +93,10 @@ struct Info: ParsableCommand {
             let value: String
             switch v {
             case let a as [Int]: value = "[" + a.map(String.init).joined(separator: ", ") + "]"
-            case let d as Double: value = String(format: decimals, d)
+            case let d as Double: value = k == "dimensionality_reduction" ? String(format: "%.2fx", d) : String(format: "%.4g", d)
             default: value = "\(v)"
             }
-            print("\(k.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")
+            print("\(k.padding(toLength: max(24, k.count), withPad: " ", startingAt: 0)) \(value)")
         }
     }
 

@@ -364,11 +364,13 @@ public struct Codec: Module {
         return x
     }
 
-    /// Signal -> integer latents (analysis, encoder, ToUniform, round).
-    public func encode(_ x: Tensor) throws -> Tensor {
+    /// Signal -> integer latents (analysis, encoder, ToUniform, round). With `rounded` false, the
+    /// latents before rounding (in quantiser steps for a variable-rate model), for an encoder that
+    /// quantises them itself.
+    public func encode(_ x: Tensor, rounded: Bool = true) throws -> Tensor {
         try checkSignal(x)
         var y = encodeBands(try analysis(x))
-        roundLatents(&y)
+        if rounded { roundLatents(&y) }
         return y
     }
 

@@ -39,16 +39,22 @@ public struct RateConfig: Codable, Equatable, Sendable {
     /// little error for fewer bits. It changes what the encoder writes, not how files decode, and
     /// is not part of the fingerprint; training rounds with it too.
     public var deadzone: Float
+    /// Rate-distortion optimised quantisation when above 0 (`rd_lambda`): writing files, the
+    /// encoder lowers a latent by one level toward zero wherever that saves more than `error² /
+    /// rd_lambda` bits in the latent coder's context model (errors in steps; see
+    /// WallocCoding's `RateDistortionQuantizer`). Encoder-side like `deadzone`, which then sets the
+    /// starting point; not part of the fingerprint; training quantises with it too when set.
+    public var rdLambda: Float
 
     enum CodingKeys: String, CodingKey {
         case maxStep = "max_step", minStep = "min_step", defaultQuality = "default_quality", condition
-        case stepScaledOutput = "step_scaled_output", deadzone
+        case stepScaledOutput = "step_scaled_output", deadzone, rdLambda = "rd_lambda"
     }
 
     public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true, stepScaledOutput: Bool = false,
-                deadzone: Float = 0) {
+                deadzone: Float = 0, rdLambda: Float = 0) {
         self.maxStep = maxStep; self.minStep = minStep; self.defaultQuality = defaultQuality; self.condition = condition
-        self.stepScaledOutput = stepScaledOutput; self.deadzone = deadzone
+        self.stepScaledOutput = stepScaledOutput; self.deadzone = deadzone; self.rdLambda = rdLambda
     }
 
     public init(from decoder: Decoder) throws {
@@ -59,6 +65,7 @@ public struct RateConfig: Codable, Equatable, Sendable {
         condition = try c.decodeIfPresent(Bool.self, forKey: .condition) ?? true
         stepScaledOutput = try c.decodeIfPresent(Bool.self, forKey: .stepScaledOutput) ?? false
         deadzone = try c.decodeIfPresent(Float.self, forKey: .deadzone) ?? 0
+        rdLambda = try c.decodeIfPresent(Float.self, forKey: .rdLambda) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -69,6 +76,7 @@ public struct RateConfig: Codable, Equatable, Sendable {
         try c.encode(condition, forKey: .condition)
         if stepScaledOutput { try c.encode(true, forKey: .stepScaledOutput) }
         if deadzone != 0 { try c.encode(deadzone, forKey: .deadzone) }
+        if rdLambda != 0 { try c.encode(rdLambda, forKey: .rdLambda) }
     }
 
     public func validate() throws {
@@ -77,6 +85,9 @@ public struct RateConfig: Codable, Equatable, Sendable {
         }
         guard deadzone >= 0, deadzone < 0.5 else {
             throw WallocError("rate.deadzone must be at least 0 and below 0.5, got \(deadzone)")
+        }
+        guard rdLambda >= 0, rdLambda <= 10 else {
+            throw WallocError("rate.rd_lambda must be from 0 to 10, got \(rdLambda)")
         }
         guard Quality.range.contains(defaultQuality) else {
             throw WallocError("rate.default_quality must be from 1 to 100, got \(defaultQuality)")

@@ -73,7 +73,7 @@ extension Codec {
 
     /// Latents `[latent_dim, L/2^J + 2]` of a 1D `source`, computed `chunk` latent steps at a time.
     /// `progress` receives (steps done, total).
-    public func encodeStreaming(_ source: SignalSource, chunk: Int = 4096,
+    public func encodeStreaming(_ source: SignalSource, chunk: Int = 4096, rounded: Bool = true,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         guard modality == .audio else { throw WallocError("streaming encoding is for 1D (audio) codecs") }
         let f = config.downsampling, l = source.length
@@ -92,7 +92,7 @@ extension Codec {
             let x = try source.read(((s - m) * f)..<((e + m) * f))
             let bands = try WaveletPacket.analysis1D(x, levels: config.J).lastAxis(m..<(m + e - s))
             var y = encodeBands(bands)  // chunk index t <-> latent s + t
-            roundLatents(&y)
+            if rounded { roundLatents(&y) }
             let kept = y.lastAxis((p - s)..<(q - s))
             latents.withUnsafeMutableBufferPointer { dst in
                 kept.withUnsafeBufferPointer { src in

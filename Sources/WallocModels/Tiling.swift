@@ -27,19 +27,20 @@ extension Codec {
     public static let defaultDecodeOverlap = 8
 
     /// Integer latents of an image `[C, H, W]` (sizes multiples of 2^J).
-    public func encodeTiled(_ x: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap) throws -> Tensor {
+    public func encodeTiled(_ x: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap,
+                            rounded: Bool = true) throws -> Tensor {
         try checkSignal(x)
-        guard modality == .image, x.rank == 3 else { return try encode(x) }
-        guard case .vae = encoder else { return try encodeStrips(x) }
+        guard modality == .image, x.rank == 3 else { return try encode(x, rounded: rounded) }
+        guard case .vae = encoder else { return try encodeStrips(x, rounded: rounded) }
         let bands = try analysis(x)
         let h = bands.shape[1], w = bands.shape[2]
-        if h <= tile && w <= tile { return try encode(x) }
+        if h <= tile && w <= tile { return try encode(x, rounded: rounded) }
         var out = Tensor(zeros: [config.latentChannels, h, w])
         for (rows, cols) in Codec.tiles(h, w, tile: tile) {
             let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
             let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
             var y = encodeBands(bands.window(rows: wr, columns: wc))
-            roundLatents(&y)
+            if rounded { roundLatents(&y) }
             let kept = y.window(rows: (rows.lowerBound - wr.lowerBound)..<(rows.upperBound - wr.lowerBound),
                                 columns: (cols.lowerBound - wc.lowerBound)..<(cols.upperBound - wc.lowerBound))
             out.paste(kept, rows: rows, columns: cols)
@@ -52,19 +53,19 @@ extension Codec {
     /// The pointwise encoder needs no context and the transform `waveletMargin` band rows on each
     /// side, read with periodic wrap as the whole-image transform sees them: the result equals
     /// whole-image encoding (up to float rounding).
-    public func encodeStrips(_ x: Tensor, strip: Int = 64) throws -> Tensor {
+    public func encodeStrips(_ x: Tensor, strip: Int = 64, rounded: Bool = true) throws -> Tensor {
         try checkSignal(x)
-        guard modality == .image, x.rank == 3, strip >= 1 else { return try encode(x) }
+        guard modality == .image, x.rank == 3, strip >= 1 else { return try encode(x, rounded: rounded) }
         if case .vae = encoder { throw WallocError("strip encoding needs a pointwise (lightweight) encoder") }
         let f = config.downsampling, n = x.shape[1] / f, w = x.shape[2] / f, m = Codec.waveletMargin
-        if n <= 2 * strip { return try encode(x) }
+        if n <= 2 * strip { return try encode(x, rounded: rounded) }
         var out = Tensor(uninitialized: [config.latentChannels, n, w])
         var p = 0
         while p < n {
             let q = min(n, p + strip), rows = (q - p + 2 * m) * f, first = (p - m) * f
             let bands = try analysis(Codec.periodicRows(x, first: first, count: rows)).window(rows: m..<(m + q - p), columns: 0..<w)
             var y = encodeBands(bands)
-            roundLatents(&y)
+            if rounded { roundLatents(&y) }
             out.paste(y, rows: p..<q, columns: 0..<w)
             p = q
         }

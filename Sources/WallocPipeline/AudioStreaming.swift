@@ -135,7 +135,9 @@ extension Compressor {
         let f = codec.config.downsampling
         let source = try AudioFileSource(reader: reader, level: level, multiple: f,
                                          edge: (codec.encoderRadius + Codec.waveletMargin + 2) * f, channels: codec.config.channels)
-        let latents = try codec.encodeStreaming(source, chunk: chunk) { done, total in progress?(Double(done) / Double(total)) }
+        let real = rdLambda != nil
+        var latents = try codec.encodeStreaming(source, chunk: chunk, rounded: !real) { done, total in progress?(Double(done) / Double(total)) }
+        if real { latents = try quantizeRD(latents) }
         return try package(latents: latents, original: [reader.channels, reader.frames], padding: source.padding,
                            bitDepth: reader.bitDepth, level: level, sampleRate: reader.sampleRate)
     }

@@ -124,9 +124,26 @@ public struct Compressor: Sendable {
             throw WallocError("the signal has \(x.shape[0]) channel(s), the model takes \(codec.config.channels)")
         }
         let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
-        let latents = codec.modality == .image ? try codec.encodeTiled(padded) : try codec.encodeStreaming(TensorSource(padded))
+        let real = rdLambda != nil
+        var latents = codec.modality == .image ? try codec.encodeTiled(padded, rounded: !real)
+                                               : try codec.encodeStreaming(TensorSource(padded), rounded: !real)
+        if real { latents = try quantizeRD(latents) }
         return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
                            sampleRate: sampleRate)
+    }
+
+    /// The rate-distortion quantiser's λ when the model asks for one (`rate.rd_lambda`).
+    var rdLambda: Float? {
+        guard let l = codec.config.rate?.rdLambda, l > 0 else { return nil }
+        return l
+    }
+
+    /// Integer latents from the encoder's real-valued ones, by rate-distortion optimised
+    /// quantisation (the encoder's `latent_dim` channels; an audio model's envelope channels are
+    /// rounded plainly).
+    func quantizeRD(_ y: Tensor) throws -> Tensor {
+        try RateDistortionQuantizer.quantize(y, bits: codec.config.latentBits, lambda: rdLambda ?? 0,
+                                             channels: codec.config.latentDim, initialDeadzone: codec.config.rate?.deadzone ?? 0)
     }
 
     /// Entropy-codes latents and wraps them with the header that undoes the preparation.

@@ -93,7 +93,7 @@ extension Codec {
         let batch = x.rank == 2 ? x.reshaped([1] + x.shape) : x
         let bands = try analysis(batch)
         var y = encodeBands(bands)
-        roundLatents(&y)
+        try roundAsWritten(&y)
         let decoded = decodeBands(y)
         var xHat = try synthesis(decoded)
         if let postFilter { xHat = postFilter(xHat) }

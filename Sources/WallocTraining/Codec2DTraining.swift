@@ -126,7 +126,7 @@ extension Codec {
         try checkSignal(x)
         let bands = try analysis(x)
         var y = encodeBands(bands)
-        roundLatents(&y)
+        try roundAsWritten(&y)
         let decoded = decodeBands(y)
         let xHat = try synthesis(decoded)
         let mse = Codec.mseAndGradient(xHat, x).0, tf = Codec.mseAndGradient(decoded, bands).0

@@ -1,4 +1,5 @@
 import Foundation
+import WallocCoding
 import WallocModels
 import WallocNN
 import WallocTensor
@@ -52,12 +53,26 @@ extension Codec {
             let limit = Float(quantizer.maxLevel), deadzone = rate.deadzone
             var normal = encoded
             let plane = encoded.count / max(1, n)
-            normal.withUnsafeMutableBufferPointer { b in
-                for s in 0..<n {
+            if rate.rdLambda > 0 {
+                // As files are written: rate-distortion optimised levels, one sample at a time.
+                let shape = Array(encoded.shape.dropFirst())
+                let levels = try (0..<n).map { s -> [Float] in
                     let step = rate.step(quality: qualities[s])
-                    let p = b.baseAddress! + s * plane
-                    parallelChunks(plane, minChunk: 1 << 14) { r in
-                        for i in r { p[i] = Quantizer.level(p[i] / step, deadzone: deadzone, limit: limit) * step }
+                    var y = Tensor(shape: shape, scalars: Array(encoded.scalars[(s * plane)..<((s + 1) * plane)]))
+                    y.scale(by: 1 / step)
+                    var q = try levelsAsWritten(y)
+                    q.scale(by: step)
+                    return q.scalars
+                }
+                normal = Tensor(shape: encoded.shape, scalars: Array(levels.joined()))
+            } else {
+                normal.withUnsafeMutableBufferPointer { b in
+                    for s in 0..<n {
+                        let step = rate.step(quality: qualities[s])
+                        let p = b.baseAddress! + s * plane
+                        parallelChunks(plane, minChunk: 1 << 14) { r in
+                            for i in r { p[i] = Quantizer.level(p[i] / step, deadzone: deadzone, limit: limit) * step }
+                        }
                     }
                 }
             }
@@ -109,5 +124,31 @@ extension Codec {
             }
         }
         return y
+    }
+}
+
+extension Codec {
+    /// Integer levels for one signal's real-valued latents `[C, ...]` (in quantiser steps) as
+    /// `Compressor` writes them: rate-distortion optimised when the model sets `rate.rd_lambda`
+    /// (its `latent_dim` channels), else `roundLatents`.
+    func levelsAsWritten(_ y: Tensor) throws -> Tensor {
+        guard let rate = config.rate, rate.rdLambda > 0 else {
+            var q = y
+            roundLatents(&q)
+            return q
+        }
+        return try RateDistortionQuantizer.quantize(y, bits: config.latentBits, lambda: rate.rdLambda, channels: config.latentDim,
+                                                    initialDeadzone: rate.deadzone)
+    }
+
+    /// `levelsAsWritten` for real-valued latents `[C, ...]` or `[N, C, ...]`, in place.
+    func roundAsWritten(_ y: inout Tensor) throws {
+        guard let rate = config.rate, rate.rdLambda > 0 else { roundLatents(&y); return }
+        if y.rank == (modality == .image ? 3 : 2) { y = try levelsAsWritten(y); return }
+        let n = y.shape[0], plane = y.count / max(1, n), shape = Array(y.shape.dropFirst())
+        let levels = try (0..<n).map { s in
+            try levelsAsWritten(Tensor(shape: shape, scalars: Array(y.scalars[(s * plane)..<((s + 1) * plane)]))).scalars
+        }
+        y = Tensor(shape: y.shape, scalars: Array(levels.joined()))
     }
 }

@@ -111,6 +111,33 @@ struct VariableRateTrainingTests {
         }
     }
 
+    @Test("With rate.rd_lambda, training and validation quantise as files are written (rate-distortion optimised levels)")
+    func trainingUsesRateDistortionLevels() throws {
+        let rate = RateConfig(maxStep: 2, minStep: 0.05, defaultQuality: 50, stepScaledOutput: true, deadzone: 0.1, rdLambda: 0.5)
+        let config = ModelConfig(type: .codec2D, channels: 3, J: 1, Nd: 32, latentDim: 5, latentBits: 10,
+                                 lightweightEncode: true, linearSkip: true, rate: rate, refineLatents: true)
+        var plainConfig = config
+        plainConfig.rate?.rdLambda = 0
+        let codec = try Codec(config: config, seed: 12), plain = try Codec(config: plainConfig, seed: 12)
+        let x = random([1, 3, 16, 16], seed: 13)
+        let signal = x.reshaped([3, 16, 16])
+        var differs = false
+        for q in [3, 40, 90] {
+            let c = try codec.withQuality(q)
+            let train = try codec.lossAndGradients(batch: x, quantization: .qualities([Float(q)]), objective: TrainingObjective()).0
+            let eval = try c.evaluationLosses(x)
+            // What a file holds: the encoder's real latents through the rate-distortion quantiser.
+            let levels = try RateDistortionQuantizer.quantize(try c.encode(signal, rounded: false), bits: 10, lambda: 0.5,
+                                                             initialDeadzone: 0.1)
+            let xHat = try c.synthesis(c.decodeBands(levels.reshaped([1] + levels.shape)))
+            let fileMSE = zip(xHat.scalars, x.scalars).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Float(x.count)
+            #expect(abs(train.mse - fileMSE) <= 1e-5 * fileMSE && abs(eval.mse - fileMSE) <= 1e-5 * fileMSE, "q\(q): \(train.mse), \(eval.mse), \(fileMSE)")
+            let plainTrain = try plain.lossAndGradients(batch: x, quantization: .qualities([Float(q)]), objective: TrainingObjective()).0
+            differs = differs || plainTrain.mse != train.mse
+        }
+        #expect(differs)
+    }
+
     @Test("Spectral envelope: bands grouped by frequency (inverse Gray code), levels in dB steps over a clipped window")
     func envelope() throws {
         #expect((0..<8).map(SpectralEnvelope.inverseGray) == [0, 1, 3, 2, 7, 6, 4, 5])
