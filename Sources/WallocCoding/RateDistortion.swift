@@ -42,10 +42,15 @@ public enum RateDistortionQuantizer {
                 LatentCoder.histograms(values: $0.baseAddress!, layout: layout, plans: plans, bits: bits)
             }
             let costs = costTables(hist, channels: layout.channels, tokens: Tokens.count(bits: bits))
+            // The coder's segments (independent stripes, neighbours outside read as zero), in parallel.
+            let segments = layout.segments(span: layout.defaultSpan()), predictors = plans.map(\.predictor)
             y.withUnsafeBufferPointer { src in
                 values.withUnsafeMutableBufferPointer { dst in
-                    walk(src.baseAddress!, dst.baseAddress!, layout: layout, predictors: plans.map(\.predictor), costs: costs,
-                         lambda: lambda, optimised: optimised, bits: bits, limit: limit)
+                    let s = src.baseAddress!, d = dst.baseAddress!
+                    parallelFor(segments.count) { k in
+                        walk(s, d, layout: layout, segment: segments[k], predictors: predictors, costs: costs,
+                             lambda: lambda, optimised: optimised, bits: bits, limit: limit)
+                    }
                 }
             }
         }
@@ -87,12 +92,12 @@ public enum RateDistortionQuantizer {
         }
     }
 
-    /// One greedy pass in coding order: each latent takes the nearest level or its neighbour
+    /// One greedy pass over one segment in coding order: each latent takes the nearest level or its neighbour
     /// toward zero, whichever has the smaller `error² + λ · bits` given the levels chosen so far
     /// (its predictor and context see only those, as the decoder will).
-    static func walk(_ y: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Int32>, layout: Layout, predictors: [Int],
-                     costs: [Float], lambda: Float, optimised: Int, bits: Int, limit: Int32) {
-        let geo = layout.geometry(layout.extent)
+    static func walk(_ y: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Int32>, layout: Layout, segment: (start: Int, count: Int),
+                     predictors: [Int], costs: [Float], lambda: Float, optimised: Int, bits: Int, limit: Int32) {
+        let geo = layout.geometry(segment.count), off = layout.offset(segment.start)
         let planes = WorkPlanes(geo)
         defer { planes.free() }
         let half = Int32(1 << (bits - 1)), mask = Int32((1 << bits) - 1), n = layout.plane
@@ -105,7 +110,7 @@ public enum RateDistortionQuantizer {
                 for r in 0..<geo.rows {
                     let o = geo.origin(r)
                     for x in 0..<geo.cols {
-                        let p = o + x, i = ch * n + r * layout.cols + x
+                        let p = o + x, i = ch * n + off + r * layout.cols + x
                         let pred = predict(mode, vals[p + geo.oa], vals[p + geo.ob], vals[p + geo.oc])
                         var best = v[i]
                         if ch < optimised {

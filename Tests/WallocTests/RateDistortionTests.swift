@@ -45,6 +45,22 @@ struct RateDistortionTests {
         #expect(lowered > 0)
     }
 
+    @Test("Inputs of several coder segments: the same levels for any thread count, each nearest or one toward zero")
+    func segments() throws {
+        let y = Self.latents(channels: 4, height: 400, width: 200, seed: 9)  // 320 000 latents: 2 segments
+        let before = Threading.count
+        defer { Threading.setCount(before) }
+        Threading.setCount(1)
+        let one = try RateDistortionQuantizer.quantize(y, bits: 12, lambda: 0.2, initialDeadzone: 0.15)
+        Threading.setCount(2)
+        let two = try RateDistortionQuantizer.quantize(y, bits: 12, lambda: 0.2, initialDeadzone: 0.15)
+        #expect(one.scalars == two.scalars)
+        #expect(zip(y.scalars, one.scalars).allSatisfy { u, v in
+            let near = u.rounded(.toNearestOrEven)
+            return v == near || (near != 0 && v == near - (near > 0 ? 1 : -1))
+        })
+    }
+
     @Test("Fewer bits for the error it adds: a smaller payload and a lower error² + λ·bits than nearest rounding")
     func tradeOff() throws {
         let y = Self.latents(), lambda: Float = 0.15
