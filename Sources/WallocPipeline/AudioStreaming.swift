@@ -135,9 +135,9 @@ extension Compressor {
         let f = codec.config.downsampling
         let source = try AudioFileSource(reader: reader, level: level, multiple: f,
                                          edge: (codec.encoderRadius + Codec.waveletMargin + 2) * f, channels: codec.config.channels)
-        let real = rdLambda != nil
-        var latents = try codec.encodeStreaming(source, chunk: chunk, rounded: !real) { done, total in progress?(Double(done) / Double(total)) }
-        if real { latents = try quantizeRD(latents) }
+        let latents = try fileLatents { rounded in
+            try codec.encodeStreaming(source, chunk: chunk, rounded: rounded) { done, total in progress?(Double(done) / Double(total)) }
+        }
         return try package(latents: latents, original: [reader.channels, reader.frames], padding: source.padding,
                            bitDepth: reader.bitDepth, level: level, sampleRate: reader.sampleRate)
     }

@@ -124,26 +124,22 @@ public struct Compressor: Sendable {
             throw WallocError("the signal has \(x.shape[0]) channel(s), the model takes \(codec.config.channels)")
         }
         let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
-        let real = rdLambda != nil
-        var latents = codec.modality == .image ? try codec.encodeTiled(padded, rounded: !real)
-                                               : try codec.encodeStreaming(TensorSource(padded), rounded: !real)
-        if real { latents = try quantizeRD(latents) }
+        let latents = try fileLatents { rounded in
+            codec.modality == .image ? try codec.encodeTiled(padded, rounded: rounded)
+                                     : try codec.encodeStreaming(TensorSource(padded), rounded: rounded)
+        }
         return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
                            sampleRate: sampleRate)
     }
 
-    /// The rate-distortion quantiser's λ when the model asks for one (`rate.rd_lambda`).
-    var rdLambda: Float? {
-        guard let l = codec.config.rate?.rdLambda, l > 0 else { return nil }
-        return l
-    }
-
-    /// Integer latents from the encoder's real-valued ones, by rate-distortion optimised
-    /// quantisation (the encoder's `latent_dim` channels; an audio model's envelope channels are
-    /// rounded plainly).
-    func quantizeRD(_ y: Tensor) throws -> Tensor {
-        try RateDistortionQuantizer.quantize(y, bits: codec.config.latentBits, lambda: rdLambda ?? 0,
-                                             channels: codec.config.latentDim, initialDeadzone: codec.config.rate?.deadzone ?? 0)
+    /// The integer latents a file holds, from `encode(rounded:)`: the codec's own rounding, or,
+    /// when the model sets `rate.rd_lambda`, its real-valued latents through rate-distortion
+    /// optimised quantisation (the encoder's `latent_dim` channels; an audio model's envelope
+    /// channels are rounded plainly).
+    func fileLatents(_ encode: (_ rounded: Bool) throws -> Tensor) throws -> Tensor {
+        guard let rate = codec.config.rate, rate.rdLambda > 0 else { return try encode(true) }
+        return try RateDistortionQuantizer.quantize(try encode(false), bits: codec.config.latentBits, lambda: rate.rdLambda,
+                                                    channels: codec.config.latentDim, initialDeadzone: rate.deadzone)
     }
 
     /// Entropy-codes latents and wraps them with the header that undoes the preparation.

@@ -54,17 +54,11 @@ extension Codec {
             var normal = encoded
             let plane = encoded.count / max(1, n)
             if rate.rdLambda > 0 {
-                // As files are written: rate-distortion optimised levels, one sample at a time.
-                let shape = Array(encoded.shape.dropFirst())
-                let levels = try (0..<n).map { s -> [Float] in
-                    let step = rate.step(quality: qualities[s])
-                    var y = Tensor(shape: shape, scalars: Array(encoded.scalars[(s * plane)..<((s + 1) * plane)]))
-                    y.scale(by: 1 / step)
-                    var q = try levelsAsWritten(y)
-                    q.scale(by: step)
-                    return q.scalars
-                }
-                normal = Tensor(shape: encoded.shape, scalars: Array(levels.joined()))
+                // As files are written: each sample in its own steps, rate-distortion optimised levels.
+                let steps = qualities.map { rate.step(quality: $0) }, c = encoded.shape[1]
+                Codec.scaleSampleChannels(&normal, steps.map { [Float](repeating: 1 / $0, count: c) })
+                try roundAsWritten(&normal)
+                Codec.scaleSampleChannels(&normal, steps.map { [Float](repeating: $0, count: c) })
             } else {
                 normal.withUnsafeMutableBufferPointer { b in
                     for s in 0..<n {

@@ -33,6 +33,12 @@ struct TrainCLITests {
         return try #require(json?["step"] as? Int)
     }
 
+    /// The validation entries of a run's training-log.json.
+    static func validation(_ out: URL) throws -> [[String: Any]] {
+        let log = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("training-log.json"))) as? [String: Any]
+        return try #require(log?["validation"] as? [[String: Any]])
+    }
+
     @Test("Trains, writes a usable model, refuses to clobber a run, resumes with more steps")
     func trainAndResume() throws {
         let (dir, recipe, data) = try Self.setUp(steps: 6, checkpointEvery: 3)
@@ -55,9 +61,7 @@ struct TrainCLITests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("resuming at step 6"))
         #expect(try Self.trainerStep(out.appendingPathComponent("checkpoint")) == 9)
-        let log = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("training-log.json"))) as? [String: Any]
-        let validation = try #require(log?["validation"] as? [[String: Any]])
-        #expect(validation.compactMap { $0["step"] as? Int } == [0, 5, 6, 9])
+        #expect(try Self.validation(out).compactMap { $0["step"] as? Int } == [0, 5, 6, 9])
 
         r = try CLI.run(["train", "--config", recipe, "--data", dir.appendingPathComponent("nothing-here").path, "-o", dir.appendingPathComponent("m2").path])
         #expect(r.status != 0 && r.stderr.contains("no such file"))
@@ -97,10 +101,6 @@ struct TrainCLITests {
         let first = dir.appendingPathComponent("first")
         var r = try CLI.run(["train", "--config", recipe, "--data", data, "-o", first.path, "--threads", "1"])
         try #require(r.status == 0, "\(r.stderr)")
-        func validation(_ out: URL) throws -> [[String: Any]] {
-            let log = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("training-log.json"))) as? [String: Any]
-            return try #require(log?["validation"] as? [[String: Any]])
-        }
         func fineTuneRecipe(latentDim: Int) throws -> String {
             var text = try String(contentsOfFile: recipe, encoding: .utf8)
             text = text.replacingOccurrences(of: #""init": {"method": "pca", "scale": 3}"#, with: #""init": {"method": "model", "path": "\#(first.path)"}"#)
@@ -114,7 +114,7 @@ struct TrainCLITests {
         try #require(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("starting from the trained model"))
         // Step 0 of the second run validates the first run's final weights.
-        let end = try #require(try validation(first).last?["psnr"] as? Double), start = try #require(try validation(second).first?["psnr"] as? Double)
+        let end = try #require(try Self.validation(first).last?["psnr"] as? Double), start = try #require(try Self.validation(second).first?["psnr"] as? Double)
         #expect(abs(end - start) < 1e-4, "\(end) vs \(start)")
         r = try CLI.run(["train", "--config", try fineTuneRecipe(latentDim: 5), "--data", data, "-o", dir.appendingPathComponent("third").path, "--threads", "1"])
         #expect(r.status != 0 && r.stderr.contains("does not fit"), "\(r.stderr)")
