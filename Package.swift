@@ -62,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "WallocLearning",
-            dependencies: ["WallocTensor", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocTraining"]
+            dependencies: ["WallocTensor", "WallocNN", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline", "WallocTraining"]
         ),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),

@@ -7,7 +7,8 @@ struct Latents: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode a signal or a dataset to integer latents (no entropy coding).",
         discussion: """
-        walloc latents [--model DIR] INPUT.npy -o Y.npy: one signal. walloc latents [--model DIR] DATA -o OUT: \
+        walloc latents [--model DIR] INPUT.npy -o Y.npy: one signal (or image, audio or .wlc file: the \
+        latents a .wlc file stores). walloc latents [--model DIR] DATA -o OUT: \
         a dataset (a folder with one sub-folder per class, or a list file of 'path<TAB>label' lines) to \
         sharded .safetensors files of integer latents with a manifest (see docs/compressed-learning.md). \
         walloc latents merge OUT...: check and merge the outputs of several --shard workers.
@@ -23,11 +24,18 @@ struct LatentsConvert: ParsableCommand {
         abstract: "Encode a signal (.npy) or a dataset to integer latents (the default subcommand).",
         discussion: """
         A .npy INPUT is a float32 signal of shape [C, H, W] (images) or [C, L] (audio), optionally with a \
-        leading batch dimension of 1, values in [-0.5, 0.5], sizes multiples of 2^J; OUT holds the rounded \
-        latents as float32 [latent_dim, h, w] or [latent_dim, l].
+        leading batch dimension of 1, values in [-0.5, 0.5], sizes multiples of 2^J; OUT holds the integer \
+        latents a .wlc file of it stores (quantised as walloc encode does), as float32 [latent_dim, h, w] \
+        or [latent_dim, l].
+
+        An image or audio INPUT gives the latents walloc encode would store for it; a .wlc INPUT the \
+        latents it stores, only entropy-decoded (no decoder, no encoder; the model is checked by its \
+        fingerprint, and the file's quality setting is used).
 
         Any other INPUT is a dataset: a folder with one sub-folder per class (names sorted = class \
-        indices), or a list file of 'path<TAB>label' lines. OUT becomes a folder of shard-NNNNN.safetensors \
+        indices), or a list file of 'path<TAB>label' lines. Items may be images, audio or .wlc files \
+        (read at the setting the first .wlc file was encoded with unless --quality is given; all must \
+        share it and one size). OUT becomes a folder of shard-NNNNN.safetensors \
         files (int8 latents when latent_bits <= 8, else int16; int64 labels; item names in the metadata) and \
         manifest.json (model fingerprint, shapes, classes, shards with counts and SHA-256). Images are \
         prepared like walloc encode does (and with --size brought to one size), audio is level-normalised \
@@ -57,11 +65,15 @@ struct LatentsConvert: ParsableCommand {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
         let kind = exists && !isDirectory.boolValue ? try? InputKind(URL(fileURLWithPath: input)) : nil
-        if let kind, kind != .bitstream {
+        if let kind {
             guard size == nil, seconds == nil, shard == nil, shardSize == nil, !resized else {
                 throw ValidationError("--size, --seconds, --shard, --shard-size and --resized apply to datasets, not to one signal")
             }
-            if kind == .signal { try convertSignal() } else { try convertMediaFile(kind) }
+            switch kind {
+            case .signal: try convertSignal()
+            case .bitstream: try convertBitstream()
+            case .image, .audio: try convertMediaFile(kind)
+            }
         } else {
             try convertDataset()
         }
@@ -70,9 +82,11 @@ struct LatentsConvert: ParsableCommand {
     func convertSignal() throws {
         let outURL = URL(fileURLWithPath: output)
         try OutputPolicy(force: force).check(outURL, inputs: [URL(fileURLWithPath: input)])
-        let given = try model.map(loadModel)
+        let given = try model.map { try Compressor.load(modelDirectory: URL(fileURLWithPath: $0)) }
         let raw = try readTensor(input)
-        let codec = try atQuality(quality, given ?? defaultCodec(raw.rank == 2 ? .audio : .image))
+        var c = try given ?? compressor(model: nil, modality: raw.rank == 2 ? .audio : .image)
+        if let quality { c = try c.withQuality(quality) }
+        let codec = c.codec
         let rank = codec.modality == .image ? 3 : 2
         let x = try dropBatch(raw, rank: rank, what: input)
         try codec.checkSignal(x)
@@ -81,7 +95,8 @@ struct LatentsConvert: ParsableCommand {
         if peak > 0.5 + 1e-3 {
             printError("warning: \(input): values reach \(peak), outside [-0.5, 0.5]; the models expect signals scaled to that range")
         }
-        let y = try codec.encode(x)
+        // The latents a .wlc file of this signal holds (the model's quantiser included).
+        let y = try c.fileLatents(ofSignal: x)
         try FileIO.writeAtomically(NPY.encode(y), to: outURL)
     }
 
@@ -102,13 +117,39 @@ struct LatentsConvert: ParsableCommand {
         try FileIO.writeAtomically(NPY.encode(try c.latents(of: file)), to: outURL)
     }
 
+    /// One `.wlc` file: the integer latents it stores, entropy-decoded only (no decoder, no
+    /// encoder), as a float32 .npy of integers. The model is checked by its fingerprint.
+    func convertBitstream() throws {
+        let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
+        try OutputPolicy(force: force).check(outURL, inputs: [inURL])
+        let latents: Tensor
+        do {
+            let file = try WLCFile.decode(try FileIO.read(inURL))
+            if let quality, file.header.quality != quality {
+                throw ValidationError("--quality does not apply to a .wlc file: it stores latents at the setting it was encoded with (\(file.header.quality.map(String.init) ?? "none"))")
+            }
+            let c = try compressor(model: model, modality: file.header.modality == .image ? .image : .audio)
+            latents = try c.latents(of: file)
+        } catch let e as WallocError where !e.message.hasPrefix(input) {
+            throw WallocError("\(input): \(e.message)")
+        }
+        try FileIO.writeAtomically(NPY.encode(latents), to: outURL)
+    }
+
     func convertDataset() throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw WallocError("\(output): is a file; a dataset's latents go to a folder")
         }
         let listing = try DatasetListing.read(input)
-        let codec = try atQuality(quality, model.map(loadModel) ?? defaultCodec(listing.modality))
+        var c = try compressor(model: model, modality: listing.modality)
+        // A dataset of .wlc files is read at the setting its files were encoded with.
+        var setting = quality
+        if setting == nil, let wlc = listing.items.first(where: { DatasetListing.isBitstream($0.url) }) {
+            setting = try? WLCFile.decode(try FileIO.read(wlc.url)).header.quality
+        }
+        if let setting, c.codec.config.isVariableRate { c = try c.withQuality(setting) }
+        else if let quality { c = try c.withQuality(quality) }
         var options = ConversionOptions()
         options.representation = resized ? .resized : .latents
         options.seconds = seconds
@@ -124,7 +165,7 @@ struct LatentsConvert: ParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--shard must be I/N, e.g. 1/2") }
             (options.worker, options.workers) = (parts[0], parts[1])
         }
-        let converter = try DatasetConverter(codec: codec, listing: listing, options: options)
+        let converter = try DatasetConverter(compressor: c, listing: listing, options: options)
         installStopHandlers()
         let label = options.workers > 1 ? "latents \(options.worker)/\(options.workers)" : "latents"
         var bar: ProgressBar?

@@ -1,7 +1,9 @@
 import Foundation
+import WallocCoding
 import WallocIO
 import WallocMedia
 import WallocModels
+import WallocPipeline
 import WallocTensor
 import WallocTraining
 
@@ -42,14 +44,41 @@ public struct ConversionInterrupted: Error {}
 /// Items are prepared the way the pipeline prepares them (images to [-0.5, 0.5], audio level-
 /// normalised), optionally brought to a fixed size, and encoded several at a time on the worker
 /// pool, each with its kernels on one thread (`Threading.serially`), so the values do not depend
-/// on the thread count or on how shards are split between workers. Shards are written atomically;
-/// a finished shard of the same conversion is kept and skipped when the command runs again.
+/// on the thread count or on how shards are split between workers. Latents are those a `.wlc`
+/// file of the prepared item holds (`Compressor.fileLatents(ofSignal:)`, with the model's dead
+/// zone and rate-distortion quantiser). `.wlc` items are only entropy-decoded
+/// (`Compressor.latents(of:)`): no decoder, no encoder, checked by the model's fingerprint; they
+/// must have been encoded at the conversion's quality setting, and take no `size` or `seconds`.
+/// Shards are written atomically; a finished shard of the same conversion is kept and skipped
+/// when the command runs again.
 public struct DatasetConverter: Sendable {
-    public let codec: Codec
+    public let compressor: Compressor
     public let listing: DatasetListing
     public let options: ConversionOptions
 
+    /// The model (at the conversion's quality setting): `compressor.codec`.
+    public let codec: Codec
+
+    /// A conversion with a bare codec (no default entropy tables: `.wlc` items that use them
+    /// cannot be read; give a `Compressor` loaded from the model directory for those).
     public init(codec: Codec, listing: DatasetListing, options: ConversionOptions) throws {
+        let compressor = Compressor(codec: codec, name: "model")
+        try DatasetConverter.check(codec: codec, listing: listing, options: options)
+        self.compressor = compressor
+        self.codec = codec
+        self.listing = listing
+        self.options = options
+    }
+
+    public init(compressor: Compressor, listing: DatasetListing, options: ConversionOptions) throws {
+        try DatasetConverter.check(codec: compressor.codec, listing: listing, options: options)
+        self.compressor = compressor
+        self.codec = compressor.codec
+        self.listing = listing
+        self.options = options
+    }
+
+    static func check(codec: Codec, listing: DatasetListing, options: ConversionOptions) throws {
         guard codec.modality == listing.modality else {
             throw WallocError("the dataset holds \(listing.modality.rawValue) files, the model codes \(codec.modality.rawValue)")
         }
@@ -65,9 +94,14 @@ public struct DatasetConverter: Sendable {
             guard s > 0, s <= 3600 else { throw WallocError("--seconds must be in (0, 3600]") }
         }
         if let k = options.shardSize, k < 1 { throw WallocError("--shard-size must be at least 1") }
-        self.codec = codec
-        self.listing = listing
-        self.options = options
+        if let wlc = listing.items.first(where: { DatasetListing.isBitstream($0.url) }) {
+            guard options.representation == .latents else {
+                throw WallocError("\(wlc.url.path): --resized needs the original files; a .wlc file holds latents")
+            }
+            guard options.size == nil, options.seconds == nil else {
+                throw WallocError("\(wlc.url.path): a .wlc file's latents keep the size they were encoded at; --size and --seconds apply to original files only")
+            }
+        }
     }
 
     /// The stored type of the values.
@@ -87,14 +121,30 @@ public struct DatasetConverter: Sendable {
 
     // MARK: preparation
 
-    /// An item's signal as the codec takes it: pixels in [0, 1] (`[C, H, W]`, padded to a multiple
-    /// of 2^J) for images, the level-normalised clip (`[C, L]`) for audio, and the sample rate.
-    func prepare(_ item: DatasetItem, frames target: Int?) throws -> (Tensor, Int) {
+    /// An item ready to be represented: an original's signal as the codec takes it (pixels in
+    /// [0, 1], `[C, H, W]` padded to a multiple of 2^J, for images; the level-normalised clip
+    /// `[C, L]` for audio), or a `.wlc` file's latents; with the signal shape (for a `.wlc` file,
+    /// the padded shape it was encoded from) and the sample rate (0 for images).
+    enum Prepared { case signal(Tensor), latents(Tensor) }
+
+    func prepare(_ item: DatasetItem, frames target: Int?) throws -> (item: Prepared, shape: [Int], rate: Int) {
+        if DatasetListing.isBitstream(item.url) {
+            let file = try WLCFile.decode(try FileIO.read(item.url))
+            let h = file.header
+            let q = codec.config.isVariableRate ? codec.quality : nil
+            if let fq = h.quality, let q, fq != q {
+                throw WallocError("encoded at quality \(fq), the conversion's quality is \(q) (give --quality \(fq), or encode every file at one setting)")
+            }
+            let latents = try compressor.latents(of: file)
+            let padded = zip(h.originalShape.dropFirst(), zip(h.paddingBefore, h.paddingAfter)).map { $0 + $1.0 + $1.1 }
+            return (.latents(latents), [codec.config.channels] + padded, h.sampleRate)
+        }
         let f = codec.config.downsampling, channels = codec.config.channels
         if listing.modality == .image {
             var pixels = try TrainingData.matchChannels(try ImageIO.read(item.url).pixels, channels: channels, name: item.url.path)
             if let size = options.size { pixels = DatasetConverter.coverCrop(pixels, width: size[0], height: size[1]) }
-            return (SignalPreparation.padToMultiple(pixels, multiple: f).0, 0)
+            let x = SignalPreparation.padToMultiple(pixels, multiple: f).0
+            return (.signal(x), x.shape, 0)
         }
         let reader = try AudioReader(url: item.url)
         let want = target ?? ((reader.frames + f - 1) / f * f)
@@ -112,7 +162,7 @@ public struct DatasetConverter: Sendable {
             for c in 0..<channels { for i in 0..<n { padded.scalars[c * want + i] = x.scalars[c * n + i] } }
             x = padded
         }
-        return (x, reader.sampleRate)
+        return (.signal(x), x.shape, reader.sampleRate)
     }
 
     /// Resizes (area) `pixels` so that they cover `width` x `height`, then centre-crops to it.
@@ -135,11 +185,16 @@ public struct DatasetConverter: Sendable {
         }
     }
 
-    /// The stored values (integers held as floats) of a prepared signal.
-    func represent(_ x: Tensor) throws -> Tensor {
+    /// The stored values (integers held as floats) of a prepared item.
+    func represent(_ prepared: Prepared) throws -> Tensor {
+        let x: Tensor
+        switch prepared {
+        case .latents(let y): return y
+        case .signal(let s): x = s
+        }
         switch (options.representation, listing.modality) {
-        case (.latents, .image): return try codec.encode(SignalPreparation.imageToSignal(x))
-        case (.latents, .audio): return try codec.encode(x)
+        case (.latents, .image): return try compressor.fileLatents(ofSignal: SignalPreparation.imageToSignal(x))
+        case (.latents, .audio): return try compressor.fileLatents(ofSignal: x)
         case (.resized, .image):
             let (h, w) = resizedSize(x.shape)
             var r = Resize.area(x, height: h, width: w)
@@ -197,9 +252,8 @@ public struct DatasetConverter: Sendable {
             rate = try AudioReader(url: first.url).sampleRate
             targetFrames = Int((s * Double(rate)).rounded(.up) + Double(f - 1)) / f * f
         }
-        let (firstSignal, firstRate) = try Threading.serially { try prepare(first, frames: targetFrames) }
+        let (_, signalShape, firstRate) = try Threading.serially { try prepare(first, frames: targetFrames) }
         if listing.modality == .audio { rate = firstRate }
-        let signalShape = firstSignal.shape
         let itemShape = self.itemShape(signal: signalShape)
         let itemBytes = itemShape.reduce(1, *) * dtype.width
         let shardSize = options.shardSize ?? max(1, min(listing.items.count, (64 << 20) / max(1, itemBytes)))
@@ -248,10 +302,12 @@ public struct DatasetConverter: Sendable {
                     parallelFor(items.count) { i in
                         rb[i] = Result {
                             try Threading.serially {
-                                let (x, r) = try prepare(items[i], frames: targetFrames)
-                                guard x.shape == signalShape else {
-                                    let hint = listing.modality == .image ? "give --size WxH to bring every image to one size" : "give --seconds S to bring every clip to one length"
-                                    throw WallocError("\(items[i].url.path): prepared to \(x.shape), the first item to \(signalShape); \(hint)")
+                                let (x, shape, r) = try prepare(items[i], frames: targetFrames)
+                                guard shape == signalShape else {
+                                    let hint = DatasetListing.isBitstream(items[i].url) || DatasetListing.isBitstream(first.url)
+                                        ? "encode every file at one size"
+                                        : listing.modality == .image ? "give --size WxH to bring every image to one size" : "give --seconds S to bring every clip to one length"
+                                    throw WallocError("\(items[i].url.path): prepared to \(shape), the first item to \(signalShape); \(hint)")
                                 }
                                 if listing.modality == .audio && r != rate {
                                     throw WallocError("\(items[i].url.path): sample rate \(r) Hz, the first item's is \(rate) Hz")
@@ -292,9 +348,15 @@ public struct DatasetConverter: Sendable {
         return ConversionSummary(manifest: manifest, manifestURL: url, encodedItems: encodedItems, encodedShards: encodedShards, keptShards: kept)
     }
 
-    /// The conversion's identity: the format, the model, the options and every item's name and label.
+    /// The conversion's identity: the format, the model (with its quality setting and the
+    /// encoder's quantiser, which the fingerprint leaves out), the options and every item's name
+    /// and label.
     func datasetID(_ m: DatasetManifest) -> String {
         var text = "\(DatasetManifest.formatName)/\(m.version)\nmodel=\(m.model.fingerprint)\nrepresentation=\(m.representation.rawValue)\n"
+        if m.representation == .latents {
+            let r = codec.config.rate
+            text += "quality=\(m.model.quality.map(String.init) ?? "-")\nquantizer=file;deadzone=\(r?.deadzone ?? 0);rd_lambda=\(r?.rdLambda ?? 0)\n"
+        }
         text += "size=\(m.preparation.size.map { "\($0)" } ?? "-")\nseconds=\(m.preparation.seconds.map { "\($0)" } ?? "-")\n"
         text += "signal=\(m.preparation.signalShape)\nshard_size=\(m.shardSize)\nclasses=\(m.classes.joined(separator: "\u{1F}"))\n"
         for item in listing.items { text += "\(item.name)\t\(item.label)\n" }

@@ -1,4 +1,6 @@
 import Foundation
+import WallocCoding
+import WallocIO
 import WallocModels
 import WallocTensor
 
@@ -28,7 +30,8 @@ public struct DatasetItem: Sendable, Equatable {
 ///   the classes are "0", "1", ... up to the largest; otherwise the classes are the distinct labels,
 ///   sorted.
 ///
-/// Every item must be an image (png, jpg, jpeg, webp, tif, tiff) or every item audio (wav, flac, ogg).
+/// Every item must be an image (png, jpg, jpeg, webp, tif, tiff) or every item audio (wav, flac, ogg);
+/// `.wlc` files made by `walloc encode` may stand in for either (their header says which).
 public struct DatasetListing: Sendable {
     public var items: [DatasetItem]
     public var classes: [String]
@@ -36,6 +39,7 @@ public struct DatasetListing: Sendable {
 
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "tif", "tiff"]
     public static let audioExtensions: Set<String> = ["wav", "flac", "ogg"]
+    public static let bitstreamExtension = "wlc"
 
     public init(items: [DatasetItem], classes: [String], modality: Modality) {
         self.items = items; self.classes = classes; self.modality = modality
@@ -53,8 +57,14 @@ public struct DatasetListing: Sendable {
 
     static func isMedia(_ url: URL) -> Bool {
         let e = url.pathExtension.lowercased()
-        return imageExtensions.contains(e) || audioExtensions.contains(e)
+        return imageExtensions.contains(e) || audioExtensions.contains(e) || e == bitstreamExtension
     }
+
+    /// Whether an item is a `.wlc` file (its latents are read, not computed).
+    public static func isBitstream(_ url: URL) -> Bool { url.pathExtension.lowercased() == bitstreamExtension }
+
+    /// Whether any item is a `.wlc` file.
+    public var hasBitstreams: Bool { items.contains { DatasetListing.isBitstream($0.url) } }
 
     static func readFolder(_ root: URL) throws -> DatasetListing {
         let fm = FileManager.default
@@ -87,7 +97,7 @@ public struct DatasetListing: Sendable {
                 }
             }
         }
-        guard !items.isEmpty else { throw WallocError("\(root.path): no image or audio files") }
+        guard !items.isEmpty else { throw WallocError("\(root.path): no image, audio or .wlc files") }
         return DatasetListing(items: items, classes: classFolders, modality: try modality(of: items, what: root.path))
     }
 
@@ -113,7 +123,7 @@ public struct DatasetListing: Sendable {
                 throw WallocError("\(file.path):\(number + 1): \(url.path): no such file")
             }
             guard isMedia(url) else {
-                throw WallocError("\(file.path):\(number + 1): \(path): not an image or audio file (png jpg webp tiff; wav flac ogg)")
+                throw WallocError("\(file.path):\(number + 1): \(path): not an image, audio or .wlc file (png jpg webp tiff; wav flac ogg; wlc)")
             }
             let label = fields.count == 2 && !fields[1].isEmpty ? fields[1] : nil
             entries.append((url, path, label))
@@ -138,8 +148,19 @@ public struct DatasetListing: Sendable {
     }
 
     static func modality(of items: [DatasetItem], what: String) throws -> Modality {
-        let images = items.filter { imageExtensions.contains($0.url.pathExtension.lowercased()) }.count
-        if images == items.count { return .image }
+        let media = items.filter { !isBitstream($0.url) }
+        let images = media.filter { imageExtensions.contains($0.url.pathExtension.lowercased()) }.count
+        if media.isEmpty {
+            // Only .wlc files: the first one's header says what they hold (the others are checked
+            // against the model when converted).
+            let url = items[0].url
+            do {
+                return try WLCFile.decode(try FileIO.read(url)).header.modality == .image ? .image : .audio
+            } catch let e as WallocError {
+                throw WallocError("\(url.path): \(e.message)")
+            }
+        }
+        if images == media.count { return .image }
         if images == 0 { return .audio }
         throw WallocError("\(what): mixes images and audio; give one kind per dataset")
     }

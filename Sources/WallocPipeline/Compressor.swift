@@ -115,6 +115,19 @@ public struct Compressor: Sendable {
     }
 
     func compress(prepared x: Tensor, original: [Int], bitDepth: Int, level: AudioLevel, sampleRate: Int) throws -> WLCFile {
+        let (latents, padding) = try preparedLatents(x)
+        return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
+                           sampleRate: sampleRate)
+    }
+
+    /// The integer latents a `.wlc` file of a prepared signal holds, without entropy coding: the
+    /// signal (`[C, H, W]` image values in [-0.5, 0.5], or level-normalised `[C, L]` audio, as
+    /// `compress(signal:)` takes them) is padded to a multiple of 2^J and encoded and quantised
+    /// exactly as `compress` does, so the result equals `latents(of:)` of that file.
+    public func fileLatents(ofSignal x: Tensor) throws -> Tensor { try preparedLatents(x).latents }
+
+    /// Checks, pads and encodes a prepared signal the way files are made.
+    func preparedLatents(_ x: Tensor) throws -> (latents: Tensor, padding: Padding) {
         let rank = codec.modality == .image ? 3 : 2
         guard x.rank == rank, x.shape.allSatisfy({ $0 > 0 }) else {
             throw WallocError("expected a signal of rank \(rank) with non-zero sizes, got \(x.shape)")
@@ -128,8 +141,7 @@ public struct Compressor: Sendable {
             codec.modality == .image ? try codec.encodeTiled(padded, rounded: rounded)
                                      : try codec.encodeStreaming(TensorSource(padded), rounded: rounded)
         }
-        return try package(latents: latents, original: original, padding: padding, bitDepth: bitDepth, level: level,
-                           sampleRate: sampleRate)
+        return (latents, padding)
     }
 
     /// The integer latents a file holds, from `encode(rounded:)`: the codec's own rounding, or,
