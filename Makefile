@@ -2,6 +2,7 @@
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
+#   make slurm-test   a local one-node Slurm runs a 4-task latents job array (root; not part of make test)
 SWIFT ?= swift
 # Compile for AVX2 + FMA where the CPU has them (the numeric kernels gain about 2x).
 CPU_FLAGS := $(shell if [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then echo "-Xswiftc -target-cpu -Xswiftc haswell"; fi)
@@ -10,7 +11,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test bench compare install compressed-learning clean
+.PHONY: deps build demo test bench compare install compressed-learning slurm-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +44,14 @@ compressed-learning: deps
 	$(SWIFT) build $(RELEASE) --product walloc
 	$(SWIFT) build $(RELEASE) --product walloc-experiments
 	scripts/compressed-learning.sh $(or $(TASK),all)
+
+# Installs slurm-wlm and munge when missing, starts a one-node cluster on localhost (state in a
+# temporary folder), converts a dataset with a 4-task array + merge job, checks the shards against
+# a one-worker run, and stops the daemons it started (docs/compressed-learning.md).
+slurm-test: deps
+	$(SWIFT) build $(RELEASE) --product walloc
+	$(SWIFT) build $(RELEASE) --product walloc-experiments
+	scripts/slurm-test.sh
 
 clean:
 	rm -rf .build

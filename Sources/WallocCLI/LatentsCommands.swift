@@ -52,7 +52,8 @@ struct LatentsConvert: ParsableCommand {
     @Option(help: "Variable-rate models: the quality setting, 1-100 (default: the model's).") var quality: Int?
     @Option(help: "Datasets: resize (area) and centre-crop every image to WxH.") var size: String?
     @Option(help: "Datasets: cut or zero-pad every audio clip to S seconds.") var seconds: Double?
-    @Option(help: "Datasets: convert only shards I, I+N, ... (1-based I of N workers).") var shard: String?
+    @Option(help: "Datasets: convert only shards I, I+N, ... (1-based I of N workers); 'auto' reads I and N from a Slurm job array, 'auto/N' I from a Slurm array or a Kubernetes Indexed Job.")
+    var shard: String?
     @Option(help: "Datasets: items per shard (default: about 64 MiB of values per shard).") var shardSize: Int?
     @Flag(help: "Datasets: store the input resized to as many values as the latents (area for images, low-pass for audio).")
     var resized = false
@@ -161,9 +162,9 @@ struct LatentsConvert: ParsableCommand {
             options.size = parts
         }
         if let shard {
-            let parts = shard.split(separator: "/").compactMap { Int($0) }
-            guard parts.count == 2 else { throw ValidationError("--shard must be I/N, e.g. 1/2") }
-            (options.worker, options.workers) = (parts[0], parts[1])
+            let w = try WorkerShard.parse(shard)
+            (options.worker, options.workers) = (w.index, w.count)
+            if w.source != "given" && !quiet { printError("--shard \(shard): worker \(w.index) of \(w.count) (\(w.source))") }
         }
         let converter = try DatasetConverter(compressor: c, listing: listing, options: options)
         installStopHandlers()

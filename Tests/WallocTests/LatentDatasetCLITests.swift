@@ -53,6 +53,31 @@ struct LatentDatasetCLITests {
         #expect(r.status != 0 && r.stderr.contains("shard-00001.safetensors: SHA-256 mismatch"), "\(r.stderr)")
     }
 
+    @Test("--shard auto in a (simulated) Slurm job array: the workers' shards merge into one worker's")
+    func shardAuto() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try Self.dataset(at: data)
+        let one = dir.appendingPathComponent("one").path, shared = dir.appendingPathComponent("shared").path
+        var r = try CLI.run(["latents", "--model", model, data.path, "-o", one, "--size", "32x24", "--shard-size", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for task in 1...3 {  // sbatch --array=1-3
+            r = try CLI.run(["latents", "--model", model, data.path, "-o", shared, "--size", "32x24", "--shard-size", "2", "--shard", "auto"],
+                            environment: ["SLURM_ARRAY_TASK_ID": "\(task)", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("worker \(task) of 3 (Slurm array task \(task))"))
+        }
+        r = try CLI.run(["latents", "merge", shared])
+        #expect(r.status == 0, "\(r.stderr)")
+        for name in try FileManager.default.contentsOfDirectory(atPath: one) {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: one + "/" + name)) == Data(contentsOf: URL(fileURLWithPath: shared + "/" + name)), "\(name)")
+        }
+        r = try CLI.run(["latents", "--model", model, data.path, "-o", dir.appendingPathComponent("k").path, "--size", "32x24", "--shard", "auto"],
+                        environment: ["JOB_COMPLETION_INDEX": "0"])
+        #expect(r.status != 0 && r.stderr.contains("auto/N"))
+    }
+
     @Test("errors: a file as a dataset output, bad --size and --shard, dataset options on one signal")
     func errors() throws {
         let dir = try Fixtures.temporaryDirectory()
