@@ -217,7 +217,54 @@ public struct Safetensors: Sendable {
     /// The bytes of a safetensors file holding these tensors, each in its type from `dtypes`
     /// (F32 when absent; written types: F32 and the integer types), names sorted. Throws when an
     /// integer tensor holds a value that is not an integer in its type's range.
+    /// Values per task when checking and converting large tensors in parallel.
+    static let chunk = 1 << 20
+
+    /// The index of the first value that is not an integer inside `range`, if any.
+    static func firstNonInteger(_ t: Tensor, in range: ClosedRange<Float>) -> Int? {
+        t.withUnsafeBufferPointer { src in
+            let lo = range.lowerBound, hi = range.upperBound
+            let chunks = (src.count + chunk - 1) / chunk
+            var firstBad = [Int](repeating: Int.max, count: chunks)
+            firstBad.withUnsafeMutableBufferPointer { bad in
+                parallelFor(chunks) { c in
+                    for i in (c * chunk)..<min(src.count, (c + 1) * chunk) {
+                        let v = src[i]
+                        if !(v >= lo && v <= hi && v.rounded(.towardZero) == v) { bad[c] = i; return }
+                    }
+                }
+            }
+            return firstBad.first { $0 != Int.max }
+        }
+    }
+
+    /// Integer values (checked by the caller) as little-endian `dtype` bytes, in parallel pieces.
+    static func store(_ src: UnsafeBufferPointer<Float>, as dtype: SafetensorsDType, into out: UnsafeMutableRawBufferPointer) {
+        func values<T: FixedWidthInteger>(_: T.Type) {
+            let dst = out.baseAddress!.assumingMemoryBound(to: T.self)
+            parallelFor((src.count + chunk - 1) / chunk) { c in
+                for i in (c * chunk)..<min(src.count, (c + 1) * chunk) { dst[i] = T(truncatingIfNeeded: Int64(src[i])).littleEndian }
+            }
+        }
+        switch dtype {
+        case .u8: values(UInt8.self)
+        case .i8: values(Int8.self)
+        case .i16: values(Int16.self)
+        case .i32: values(Int32.self)
+        default: values(Int64.self)
+        }
+    }
+
+    /// The file's bytes.
     public func encode() throws -> Data {
+        let (header, body) = try encodeParts(addingMetadata: { _ in [:] })
+        return header + body
+    }
+
+    /// The file's bytes in two parts, the header (with its length) and the data section, with
+    /// metadata computed from the data section (for example its digest); the tensors are
+    /// converted once, and a caller can write the parts without joining them.
+    public func encodeParts(addingMetadata extra: (Data) -> [String: String]) throws -> (header: Data, body: Data) {
         var entries = [String]()
         var offset = 0
         let names = tensors.keys.sorted()
@@ -226,48 +273,38 @@ public struct Safetensors: Sendable {
             guard dtype == .f32 || dtype.isInteger else {
                 throw WallocError("tensor '\(name)': writing \(dtype.rawValue) is not supported (F32 or an integer type)")
             }
-            if let range = dtype.integerRange, let bad = t.scalars.firstIndex(where: { !range.contains($0) || $0.rounded() != $0 }) {
+            if let range = dtype.integerRange, let bad = Safetensors.firstNonInteger(t, in: range) {
                 throw WallocError("tensor '\(name)': value \(t.scalars[bad]) at index \(bad) is not an integer that \(dtype.rawValue) holds")
             }
             let bytes = t.count * dtype.width
             entries.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
-        if !metadata.isEmpty {
-            let m = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
+        var body = Data(count: offset)
+        body.withUnsafeMutableBytes { out in
+            var at = 0
+            for name in names {
+                let t = tensors[name]!, dtype = dtypes[name] ?? .f32
+                let part = UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + t.count * dtype.width)])
+                t.withUnsafeBufferPointer { src in
+                    if dtype == .f32 { part.copyMemory(from: UnsafeRawBufferPointer(src)) } else { Safetensors.store(src, as: dtype, into: part) }
+                }
+                at += t.count * dtype.width
+            }
+        }
+        let all = metadata.merging(extra(body)) { $1 }
+        if !all.isEmpty {
+            let m = all.keys.sorted().map { "\(jsonString($0)):\(jsonString(all[$0]!))" }.joined(separator: ",")
             entries.insert("\"__metadata__\":{\(m)}", at: 0)
         }
         var header = "{" + entries.joined(separator: ",") + "}"
         while (8 + header.utf8.count) % 8 != 0 { header += " " }
         var data = Data()
-        data.reserveCapacity(8 + header.utf8.count + offset)
+        data.reserveCapacity(8 + header.utf8.count)
         var n = UInt64(header.utf8.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(contentsOf: Array(header.utf8))
-        for name in names {
-            let t = tensors[name]!, dtype = dtypes[name] ?? .f32
-            if dtype == .f32 {
-                t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
-                continue
-            }
-            var raw = [UInt8](repeating: 0, count: t.count * dtype.width)
-            raw.withUnsafeMutableBytes { out in
-                t.withUnsafeBufferPointer { src in
-                    for i in 0..<src.count {
-                        let v = src[i]
-                        switch dtype {
-                        case .u8: out[i] = UInt8(v)
-                        case .i8: out[i] = UInt8(bitPattern: Int8(v))
-                        case .i16: out.storeBytes(of: Int16(v).littleEndian, toByteOffset: 2 * i, as: Int16.self)
-                        case .i32: out.storeBytes(of: Int32(v).littleEndian, toByteOffset: 4 * i, as: Int32.self)
-                        default: out.storeBytes(of: Int64(v).littleEndian, toByteOffset: 8 * i, as: Int64.self)
-                        }
-                    }
-                }
-            }
-            data.append(contentsOf: raw)
-        }
-        return data
+        return (data, body)
     }
 
     /// Writes the file atomically.

@@ -412,17 +412,33 @@ public struct DatasetConverter: Sendable {
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let namesJSON = String(decoding: try encoder.encode(names), as: UTF8.self)
         let labels = Tensor(shape: [range.count], scalars: listing.items[range].map { Float($0.label) })
-        var metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
+        let metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
                         "shard": String(index), "first": String(range.lowerBound), "names": namesJSON]
         let tensors = [manifest.tensor: values, "labels": labels], dtypes = [manifest.tensor: dtype, "labels": SafetensorsDType.i64]
         // The data section's digest goes into the metadata, so a damaged shard is found on resuming.
-        let draft = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata).encode()
-        let header = Int(draft.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
-        metadata["data_sha256"] = SHA256Digest.hex(draft.subdata(in: (draft.startIndex + 8 + header)..<draft.endIndex))
-        let data = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata).encode()
+        let (header, body) = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata)
+            .encodeParts { ["data_sha256": SHA256Digest.hex($0)] }
         let url = output.appendingPathComponent(DatasetManifest.shardFileName(index))
-        try FileIO.writeAtomically(data, to: url)
+        // Writing and the whole file's digest (for the manifest) overlap.
+        var written: Result<Void, Error> = .success(()), digest = ""
+        parallelFor(2) { task in
+            if task == 0 {
+                written = Result {
+                    try FileIO.writeAtomically(to: url) { tmp in
+                        guard FileManager.default.createFile(atPath: tmp.path, contents: header), let handle = FileHandle(forWritingAtPath: tmp.path) else {
+                            throw WallocError("\(tmp.path): cannot be created")
+                        }
+                        defer { try? handle.close() }
+                        try handle.seekToEnd()
+                        try handle.write(contentsOf: body)
+                    }
+                }
+            } else {
+                digest = SHA256Digest.hex([header, body])
+            }
+        }
+        try written.get()
         return DatasetManifest.Shard(index: index, file: url.lastPathComponent, first: range.lowerBound, count: range.count,
-                                     bytes: data.count, sha256: SHA256Digest.hex(data))
+                                     bytes: header.count + body.count, sha256: digest)
     }
 }

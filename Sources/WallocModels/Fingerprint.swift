@@ -54,6 +54,13 @@ public enum SHA256Digest {
         return h.finish().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The digest of several pieces of data, one after the other.
+    public static func hex(_ pieces: [Data]) -> String {
+        var h = SHA256Stream()
+        for p in pieces { p.withUnsafeBytes { h.update($0) } }
+        return h.finish().map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The digest of a string's UTF-8 bytes.
     public static func hex(_ text: String) -> String { hex(Data(text.utf8)) }
 

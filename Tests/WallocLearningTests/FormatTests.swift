@@ -53,6 +53,30 @@ struct FormatTests {
         #expect(throws: WallocError.self) { try Safetensors.decode(data) }
     }
 
+    @Test("large tensors convert in parallel pieces exactly; the first bad value is named; parts and data metadata")
+    func largeTensors() throws {
+        let n = 2_500_000  // three pieces of 2^20 values
+        let values = Tensor(shape: [n], scalars: (0..<n).map { Float(($0 * 7919) % 65536 - 32768) })
+        let file = Safetensors(tensors: ["x": values], dtypes: ["x": .i16])
+        let (header, body) = try file.encodeParts { ["bytes": String($0.count)] }
+        #expect(body.count == 2 * n)
+        let back = try Safetensors.decode(header + body)
+        #expect(back.tensors["x"] == values && back.metadata["bytes"] == String(2 * n))
+        #expect(try Safetensors.decode(try file.encode()).tensors["x"] == values)
+        for i in [0, 1_048_575, 1_048_576, n - 1] {
+            #expect(body[body.startIndex + 2 * i] == UInt8(truncatingIfNeeded: Int(values.scalars[i])), "\(i)")
+        }
+        var bad = values
+        bad.scalars[2_300_000] = 0.5
+        bad.scalars[1_500_000] = 40000
+        do {
+            _ = try Safetensors(tensors: ["x": bad], dtypes: ["x": .i16]).encode()
+            Issue.record("out-of-range values were written")
+        } catch let e as WallocError {
+            #expect(e.message.contains("index 1500000"))
+        }
+    }
+
     @Test("low-pass resampling keeps what lies below the new Nyquist frequency and removes what lies above")
     func resample() {
         let n = 4096, m = 256  // 16x fewer samples: the new Nyquist frequency is 1/32 cycles per input sample
