@@ -22,8 +22,10 @@ build: deps
 demo: build
 	@scripts/demo.sh $(WALLOC)
 
+# The Python shard loader's test runs when python3 (or $$PYTHON) has numpy and safetensors.
 test: deps
 	$(SWIFT) test $(RELEASE)
+	@scripts/python-test.sh
 
 bench: build
 	$(WALLOC) bench
