@@ -115,8 +115,14 @@ struct Encode: ParsableCommand {
     @Option(name: .customLong("target-kbps"), help: "Audio: the highest quality whose file has at most this many kilobits per second.")
     var targetKbps: Double?
     @Flag(help: "Overwrite existing outputs.") var force = false
+    @Flag(name: .customLong("force-name"), help: "Write the .wlc bitstream even under a name that says another format (such as .webp).")
+    var forceName = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
+
+    /// Extensions of formats a `.wlc` file is not: an output named so would mislead.
+    static let otherFormats: Set<String> = ["png", "jpg", "jpeg", "webp", "avif", "heic", "jxl", "jp2", "gif", "bmp", "tif", "tiff",
+                                            "wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "npy", "npz", "safetensors", "json", "txt"]
 
     func validate() throws {
         if [quality != nil, targetBPP != nil, targetKbps != nil].filter({ $0 }).count > 1 {
@@ -135,6 +141,9 @@ struct Encode: ParsableCommand {
         }
         let (files, fromDir) = try expandInputs(inputs) { $0 != .bitstream }
         let outs = try outputPlan(files, fromDirectory: fromDir, output: output, ext: "wlc")
+        if outs.count == 1, !forceName, case let ext = outs[0].pathExtension.lowercased(), Encode.otherFormats.contains(ext) {
+            throw WallocError("\(outs[0].path): walloc encode writes a .wlc bitstream, not a .\(ext) file; name it .wlc (walloc decode makes .\(ext) files), or give --force-name to keep this name")
+        }
         let policy = OutputPolicy(force: force)
         var cache = [String: Compressor]()
         let bar = ProgressBar(total: files.count, label: "encode", enabled: !quiet && files.count > 1)

@@ -69,8 +69,22 @@ struct EncodeCLITests {
         r = try CLI.run(["compare", wav.path, flac])
         #expect(r.status == 0 && r.stdout.contains("snr_db"))
 
-        r = try CLI.run(["encode", "--model", audio, wav.path, "-o", wav.path, "--force"])
+        r = try CLI.run(["encode", "--model", audio, wav.path, "-o", wav.path, "--force", "--force-name"])
         #expect(r.status == 1 && r.stderr.contains("input"))
+        // A bitstream is not written under another format's name unless asked to.
+        for name in ["clip.webp", "clip.FLAC", "clip.npy"] {
+            let misnamed = dir.appendingPathComponent(name).path
+            r = try CLI.run(["encode", "--model", audio, wav.path, "-o", misnamed])
+            #expect(r.status == 1 && r.stderr.contains("not a .") && r.stderr.contains("--force-name"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: misnamed))
+        }
+        let kept = dir.appendingPathComponent("clip.webp").path
+        r = try CLI.run(["encode", "--model", audio, wav.path, "-o", kept, "--force-name"])
+        #expect(r.status == 0)
+        let keptFile = try WLCFile.decode(Data(contentsOf: URL(fileURLWithPath: kept)))
+        #expect(keptFile.header.modality == .audio)
+        r = try CLI.run(["encode", "--model", audio, wav.path, "-o", dir.appendingPathComponent("clip.bitstream").path])
+        #expect(r.status == 0, "an unknown extension is not another format")
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: wlc)))
         bytes[bytes.count / 2] ^= 0x10
         let bad = dir.appendingPathComponent("bad.wlc")
