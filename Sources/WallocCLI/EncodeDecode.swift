@@ -93,6 +93,29 @@ func compressor(model: String?, modality: Modality) throws -> Compressor {
     try Compressor.load(modelDirectory: model.map { URL(fileURLWithPath: $0) } ?? defaultModelDirectory(modality))
 }
 
+/// The model that made a file: `--model DIR` (checked later against the file), else the default
+/// model for its modality when the fingerprints match, else the installed model with the file's
+/// fingerprint (`ModelRegistry`). `cache` holds models already loaded, by fingerprint.
+func compressor(for header: WLCHeader, model: String?, cache: inout [String: Compressor]) throws -> Compressor {
+    let hex = header.fingerprint.map { String(format: "%02x", $0) }.joined()
+    if let model {
+        if let c = cache["dir:" + model] { return c }
+        let c = try Compressor.load(modelDirectory: URL(fileURLWithPath: model))
+        cache["dir:" + model] = c
+        return c
+    }
+    if let c = cache[hex] { return c }
+    let modality: Modality = header.modality == .image ? .image : .audio
+    let preferred = DefaultModels.directory(for: modality)
+    if let preferred, let c = try? Compressor.load(modelDirectory: preferred), c.fingerprint == header.fingerprint {
+        cache[hex] = c
+        return c
+    }
+    let c = try Compressor.load(modelDirectory: try ModelRegistry.directory(fingerprint: header.fingerprint))
+    cache[hex] = c
+    return c
+}
+
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compress images, audio or .npy signals to .wlc files.",
@@ -238,12 +261,14 @@ struct Decode: ParsableCommand {
         discussion: """
         The output format comes from OUT's extension (png, webp, tiff, jpg, npy; wav, flac, ogg), \
         or from --format when OUT is a directory (default: png for images, wav for audio, npy for \
-        signals). The model must be the one that encoded the file.
+        signals). The model must be the one that encoded the file: without --model it is found by the \
+        fingerprint the file records, among the default models, the folders in WALLOC_MODELS, \
+        ~/.local/share/walloc/models and the installed models (walloc models lists them).
         """
     )
     @Argument(help: ".wlc files or directories.") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output file or directory.") var output: String
-    @Option(help: "Model directory (default: the embedded model for the file's modality).") var model: String?
+    @Option(help: "Model directory (default: the installed model with the file's fingerprint; see walloc models).") var model: String?
     @Option(help: "Output format for directory outputs (png, webp, tiff, jpg, npy, wav, flac, ogg).") var format: String?
     @Flag(help: "Overwrite existing outputs.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
@@ -261,9 +286,7 @@ struct Decode: ParsableCommand {
             let defaultExt = file.header.bitDepth == 0 ? "npy" : (modality == .image ? "png" : "wav")
             let out = try outputPlan([input], fromDirectory: fromDir || files.count > 1, output: output, ext: format ?? defaultExt)[0]
             try policy.check(out, inputs: files)
-            let key = model ?? modality.rawValue
-            let c = try cache[key] ?? compressor(model: model, modality: modality)
-            cache[key] = c
+            let c = try compressor(for: file.header, model: model, cache: &cache)
             let ext = out.pathExtension.lowercased()
             if modality == .audio && file.header.bitDepth != 0 && ext != "npy" {
                 // Straight to the audio file, piece by piece.

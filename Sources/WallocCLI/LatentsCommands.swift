@@ -129,8 +129,8 @@ struct LatentsConvert: ParsableCommand {
             if let quality, file.header.quality != quality {
                 throw ValidationError("--quality does not apply to a .wlc file: it stores latents at the setting it was encoded with (\(file.header.quality.map(String.init) ?? "none"))")
             }
-            let c = try compressor(model: model, modality: file.header.modality == .image ? .image : .audio)
-            latents = try c.latents(of: file)
+            var cache = [String: Compressor]()
+            latents = try compressor(for: file.header, model: model, cache: &cache).latents(of: file)
         } catch let e as WallocError where !e.message.hasPrefix(input) {
             throw WallocError("\(input): \(e.message)")
         }

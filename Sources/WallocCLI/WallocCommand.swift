@@ -7,7 +7,7 @@ struct WallocCommand: ParsableCommand {
         commandName: "walloc",
         abstract: "WaLLoC: wavelet learned lossy compression, in Swift.",
         version: "0.1.0",
-        subcommands: [Encode.self, Decode.self, Info.self, Compare.self, Train.self, Eval.self, Latents.self, Reconstruct.self, Classify.self, Bench.self]
+        subcommands: [Encode.self, Decode.self, Models.self, Info.self, Compare.self, Train.self, Eval.self, Latents.self, Reconstruct.self, Classify.self, Bench.self]
     )
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import WallocModels
 
 /// The default models shipped with the package, found without any path from the user. Searched in
-/// order: `WALLOC_MODELS` (a folder with `image/` and `audio/`), the SwiftPM resource bundle next to
+/// order: `WALLOC_MODELS` (colon-separated folders; one with `image/` and `audio/` overrides the defaults), the SwiftPM resource bundle next to
 /// the executable (`walloc_WallocPipeline.resources/Models`, what `swift build` makes),
 /// `../share/walloc/models` beside the executable's folder (what `make install` makes), and the
 /// source tree this module was built from.
@@ -10,8 +10,8 @@ public enum DefaultModels {
     /// The folders searched, in order.
     public static var searchPath: [URL] {
         var roots = [URL]()
-        if let env = ProcessInfo.processInfo.environment["WALLOC_MODELS"], !env.isEmpty {
-            roots.append(URL(fileURLWithPath: env))
+        for part in (ProcessInfo.processInfo.environment["WALLOC_MODELS"] ?? "").split(separator: ":") where !part.isEmpty {
+            roots.append(URL(fileURLWithPath: String(part)))
         }
         if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
             let dir = exe.deletingLastPathComponent()
