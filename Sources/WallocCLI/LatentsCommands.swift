@@ -146,11 +146,10 @@ struct LatentsConvert: ParsableCommand {
         var c = try compressor(model: model, modality: listing.modality)
         // A dataset of .wlc files is read at the setting its files were encoded with.
         var setting = quality
-        if setting == nil, let wlc = listing.items.first(where: { DatasetListing.isBitstream($0.url) }) {
+        if setting == nil, c.codec.config.isVariableRate, let wlc = listing.items.first(where: { DatasetListing.isBitstream($0.url) }) {
             setting = try? WLCFile.decode(try FileIO.read(wlc.url)).header.quality
         }
-        if let setting, c.codec.config.isVariableRate { c = try c.withQuality(setting) }
-        else if let quality { c = try c.withQuality(quality) }
+        if let setting { c = try c.withQuality(setting) }
         var options = ConversionOptions()
         options.representation = resized ? .resized : .latents
         options.seconds = seconds

@@ -214,9 +214,6 @@ public struct Safetensors: Sendable {
         return sign * (1 + frac / 1024) * Float(sign: .plus, exponent: exp - 15, significand: 1)
     }
 
-    /// The bytes of a safetensors file holding these tensors, each in its type from `dtypes`
-    /// (F32 when absent; written types: F32 and the integer types), names sorted. Throws when an
-    /// integer tensor holds a value that is not an integer in its type's range.
     /// Values per task when checking and converting large tensors in parallel.
     static let chunk = 1 << 20
 
@@ -255,13 +252,15 @@ public struct Safetensors: Sendable {
         }
     }
 
-    /// The file's bytes.
+    /// The bytes of a safetensors file holding these tensors, each in its type from `dtypes`
+    /// (F32 when absent; written types: F32 and the integer types), names sorted. Throws when an
+    /// integer tensor holds a value that is not an integer in its type's range.
     public func encode() throws -> Data {
         let (header, body) = try encodeParts(addingMetadata: { _ in [:] })
         return header + body
     }
 
-    /// The file's bytes in two parts, the header (with its length) and the data section, with
+    /// `encode()` in two parts, the header (with its length) and the data section, with
     /// metadata computed from the data section (for example its digest); the tensors are
     /// converted once, and a caller can write the parts without joining them.
     public func encodeParts(addingMetadata extra: (Data) -> [String: String]) throws -> (header: Data, body: Data) {

@@ -63,9 +63,6 @@ public struct DatasetListing: Sendable {
     /// Whether an item is a `.wlc` file (its latents are read, not computed).
     public static func isBitstream(_ url: URL) -> Bool { url.pathExtension.lowercased() == bitstreamExtension }
 
-    /// Whether any item is a `.wlc` file.
-    public var hasBitstreams: Bool { items.contains { DatasetListing.isBitstream($0.url) } }
-
     static func readFolder(_ root: URL) throws -> DatasetListing {
         let fm = FileManager.default
         let entries = try fm.contentsOfDirectory(atPath: root.path).filter { !$0.hasPrefix(".") }.sorted()

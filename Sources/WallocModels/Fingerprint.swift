@@ -48,11 +48,7 @@ extension Codec {
 /// SHA-256 digests as lowercase hex (checksums of dataset shards, dataset identities).
 public enum SHA256Digest {
     /// The digest of `bytes`.
-    public static func hex(_ bytes: Data) -> String {
-        var h = SHA256Stream()
-        bytes.withUnsafeBytes { h.update($0) }
-        return h.finish().map { String(format: "%02x", $0) }.joined()
-    }
+    public static func hex(_ bytes: Data) -> String { hex([bytes]) }
 
     /// The digest of several pieces of data, one after the other.
     public static func hex(_ pieces: [Data]) -> String {

@@ -70,13 +70,10 @@ public enum ModelRegistry {
         }
     }
 
-    /// The directory of the model with this fingerprint. `preferred` (a directory, usually the
-    /// default model for the file's modality) is tried first, so the common case loads one model.
-    public static func directory(fingerprint: [UInt8], preferred: URL? = nil) throws -> URL {
+    /// The directory of the first model found with this fingerprint.
+    public static func directory(fingerprint: [UInt8]) throws -> URL {
         let hex = fingerprint.map { String(format: "%02x", $0) }.joined()
-        let dirs = directories()
-        let order = (preferred.map { [$0] } ?? []) + dirs.filter { $0 != preferred }
-        for dir in order {
+        for dir in directories() {
             if let codec = try? Codec.load(from: dir), codec.fingerprintHex == hex { return dir }
         }
         let searched = folders.map(\.path).joined(separator: ", ")
