@@ -66,6 +66,18 @@ class ShardTests(unittest.TestCase):
         with self.assertRaises(IndexError):
             ds[6]
 
+    def test_decoded_signal_and_coded_bytes(self):
+        out = os.path.join(self.tmp.name, "jpeg")
+        subprocess.run([WALLOC, "latents", os.path.join(self.tmp.name, "data"), "-o", out, "--signal", "--through", "jpeg:40",
+                        "--shard-size", "4", "--quiet"], check=True)
+        ds = ShardDataset(out, verify=True)
+        self.assertEqual((ds.tensor, ds.item_shape), ("signal", (3, 40, 48)))
+        self.assertEqual(ds[0][0].dtype, np.uint8)
+        sizes = ds.coded_bytes
+        self.assertEqual(len(sizes), 6)
+        self.assertTrue(all(300 < n < 3000 for n in sizes), sizes)
+        self.assertIsNone(ShardDataset(self.out).coded_bytes)
+
     def test_values_match_walloc_latents(self):
         ds = ShardDataset(self.out)
         npy = os.path.join(self.tmp.name, "one.npy")

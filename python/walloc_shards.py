@@ -123,6 +123,18 @@ class ShardDataset:
             self._names = names
         return self._names
 
+    @property
+    def coded_bytes(self) -> list[int] | None:
+        """Each item's compressed size in bytes when the items went through a codec round trip
+        (`walloc latents --signal --through CODEC:SETTING`), else None."""
+        if self.manifest["preparation"].get("round_trip") is None:
+            return None
+        sizes = []
+        for s in self.shards:
+            with safe_open(os.path.join(self.folder, s["file"]), "np") as f:
+                sizes += json.loads(f.metadata()["coded_bytes"])
+        return sizes
+
     def torch(self):
         """A `torch.utils.data.Dataset` of (float32 tensor, int64 label) pairs (needs PyTorch)."""
         import torch

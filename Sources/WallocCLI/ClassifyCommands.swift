@@ -20,7 +20,9 @@ struct ClassifyTrain: ParsableCommand {
         pooling (--head avg or max), a linear head; 2D for images, 1D for audio. Inputs are standardised per channel \
         with the training set's statistics; --space-to-depth auto folds a resized baseline into the \
         latents' channel count ([3, 4h, 4w] -> [12, 2h, 2w] for a 16x RGB model), so both runs train the \
-        same network. AdamW, linear warm-up then cosine decay, gradient clipping; deterministic for a seed \
+        same network. A full-resolution signal (--signal) goes through the codec's wavelet packet transform \
+        (--wavelet auto: J levels of bior4.4, invertible) onto the latents' grid ([3, 8h, 8w] -> [192, h, w] \
+        for J = 3). AdamW, linear warm-up then cosine decay, gradient clipping; deterministic for a seed \
         and a thread count. OUT gets classifier.json (configuration, input statistics, per-epoch history) \
         and model.safetensors.
         """
@@ -39,6 +41,8 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Kernel size.") var kernel = 3
     @Option(help: "Max-pooling window between stages.") var pool = 2
     @Option(help: "Space-to-depth factor for the inputs, or auto.") var spaceToDepth = "auto"
+    @Option(help: "Levels of the bior4.4 wavelet packet transform applied to the inputs, or auto (the codec's J for --signal datasets, else none).")
+    var wavelet = "auto"
     @Option(help: "Global pooling before the linear head: avg or max.") var head = "avg"
     @Option(help: "Random seed (initialisation and batch order).") var seed: UInt64 = 0
     @Flag(help: "Overwrite OUT if it holds a classifier.") var force = false
@@ -61,9 +65,10 @@ struct ClassifyTrain: ParsableCommand {
                 throw WallocError("\(test!): holds \(t.representation.rawValue) \(t.itemShape) of classes \(t.classes), the training set \(m.representation.rawValue) \(m.itemShape) of \(m.classes)")
             }
         }
-        let factor = try spaceToDepthFactor(m)
-        var transform = try InputTransform(storedShape: m.itemShape, spaceToDepth: factor)
-        transform.fit(data)
+        let levels = try waveletLevels(m)
+        let factor = levels > 0 && spaceToDepth == "auto" ? 1 : try spaceToDepthFactor(m)
+        var transform = try InputTransform(storedShape: m.itemShape, spaceToDepth: factor, waveletLevels: levels)
+        try transform.fit(data)
         let widthList = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !widthList.isEmpty else { throw ValidationError("--widths must be comma-separated integers") }
         let config = ClassifierConfig(spatialRank: m.itemShape.count - 1, inputChannels: transform.inputShape[0], classes: m.classes.count,
@@ -102,6 +107,14 @@ struct ClassifyTrain: ParsableCommand {
         }
     }
 
+    /// `--wavelet`: a number of levels, or auto (the codec's J for a full-resolution signal, which
+    /// puts it on the latents' grid, invertibly; none otherwise).
+    func waveletLevels(_ m: DatasetManifest) throws -> Int {
+        if wavelet == "auto" { return m.representation == .signal ? m.model.J : 0 }
+        guard let levels = Int(wavelet), (0...12).contains(levels) else { throw ValidationError("--wavelet must be 0-12 or auto") }
+        return levels
+    }
+
     /// `--space-to-depth`: a number, or auto (a resized baseline folded into the latents' channel count).
     func spaceToDepthFactor(_ m: DatasetManifest) throws -> Int {
         if spaceToDepth != "auto" {
@@ -125,6 +138,7 @@ struct ClassifyEval: ParsableCommand {
     @Option(help: "Classifier folder (from walloc classify train).") var model: String
     @Argument(help: "Dataset folder.") var data: String
     @Option(help: "Write each item's predicted class to this file.") var predictions: String?
+    @Flag(help: "Print one JSON object: items, accuracy, loss, and for decoded inputs the codec and mean coded bytes.") var json = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -139,7 +153,17 @@ struct ClassifyEval: ParsableCommand {
             throw WallocError("\(data): classes \(m.classes) differ from the classifier's \(description.classes)")
         }
         let r = try ClassifierTrainer.evaluate(classifier, transform: description.transform, on: set)
-        print(String(format: "%d item(s): accuracy %.2f%%, loss %.4f", set.count, 100 * r.accuracy, r.loss))
+        if json {
+            var object: [String: Any] = ["items": set.count, "accuracy": Double(r.accuracy), "loss": Double(r.loss)]
+            if let name = m.preparation.roundTrip, let bytes = set.codedBytes {
+                object["round_trip"] = name
+                object["mean_coded_bytes"] = Double(bytes.reduce(0, +)) / Double(max(1, bytes.count))
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%d item(s): accuracy %.2f%%, loss %.4f", set.count, 100 * r.accuracy, r.loss))
+        }
         if let predictions {
             let lines = zip(set.names, r.predictions).map { "\($0)\t\(description.classes[$1])\n" }.joined()
             try FileIO.writeAtomically(Data(lines.utf8), to: URL(fileURLWithPath: predictions))

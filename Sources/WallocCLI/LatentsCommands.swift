@@ -42,7 +42,11 @@ struct LatentsConvert: ParsableCommand {
         (and with --seconds cut or padded to one length). Running the command again keeps finished shards \
         and converts the rest; --shard I/N converts every N-th shard so that N workers split a dataset \
         without talking to each other (then: walloc latents merge). --resized stores the input resized to \
-        as many values as the latents instead (the baseline for compressed-domain learning).
+        as many values as the latents instead (the baseline for compressed-domain learning). --signal stores \
+        the prepared input at full resolution (8-bit pixels, 16-bit samples); with --through CODEC:SETTING \
+        (jpeg:Q, webp:Q, avif:Q, jxl:Q, opus:KBPS, vorbis:Q, walloc:Q) each item is first encoded and \
+        decoded by that codec, and each shard records the items' compressed sizes (machine perceptual \
+        quality: docs/mpq.md).
         """
     )
 
@@ -57,6 +61,10 @@ struct LatentsConvert: ParsableCommand {
     @Option(help: "Datasets: items per shard (default: about 64 MiB of values per shard).") var shardSize: Int?
     @Flag(help: "Datasets: store the input resized to as many values as the latents (area for images, low-pass for audio).")
     var resized = false
+    @Flag(help: "Datasets: store the prepared input at full resolution (8-bit pixels, 16-bit samples).")
+    var signal = false
+    @Option(help: "Datasets, with --signal: code and decode every item with CODEC:SETTING first (jpeg:50, webp:40, avif:50, jxl:50, opus:24, vorbis:20, walloc:45).")
+    var through: String?
     @Flag(help: "Overwrite OUT (a .npy), or convert every shard again (datasets).") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -67,8 +75,8 @@ struct LatentsConvert: ParsableCommand {
         let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
         let kind = exists && !isDirectory.boolValue ? try? InputKind(URL(fileURLWithPath: input)) : nil
         if let kind {
-            guard size == nil, seconds == nil, shard == nil, shardSize == nil, !resized else {
-                throw ValidationError("--size, --seconds, --shard, --shard-size and --resized apply to datasets, not to one signal")
+            guard size == nil, seconds == nil, shard == nil, shardSize == nil, !resized, !signal, through == nil else {
+                throw ValidationError("--size, --seconds, --shard, --shard-size, --resized, --signal and --through apply to datasets, not to one signal")
             }
             switch kind {
             case .signal: try convertSignal()
@@ -150,8 +158,14 @@ struct LatentsConvert: ParsableCommand {
             setting = try? WLCFile.decode(try FileIO.read(wlc.url)).header.quality
         }
         if let setting { c = try c.withQuality(setting) }
+        guard !(resized && signal) else { throw ValidationError("give --resized or --signal, not both") }
+        guard through == nil || signal else { throw ValidationError("--through codes the full-resolution input: give --signal too") }
         var options = ConversionOptions()
-        options.representation = resized ? .resized : .latents
+        options.representation = resized ? .resized : signal ? .signal : .latents
+        if let through {
+            let codec = try CodecRoundTrip(through, modality: listing.modality, compressor: c)
+            options.roundTrip = SignalRoundTrip(name: codec.name) { x, rate in try codec(x, sampleRate: rate) }
+        }
         options.seconds = seconds
         options.shardSize = shardSize
         options.force = force
@@ -188,6 +202,14 @@ struct LatentsConvert: ParsableCommand {
                   + "converted \(summary.encodedItems) item(s) into \(summary.encodedShards) shard(s)\(kept) -> \(summary.manifestURL.path)")
             if options.workers > 1 {
                 print("worker \(options.worker) of \(options.workers) done; once every worker has finished: walloc latents merge OUT... -o OUT")
+            } else if let name = m.preparation.roundTrip {
+                let bytes = try LabeledDataset.load(summary.manifestURL.deletingLastPathComponent()).codedBytes ?? []
+                let mean = Double(bytes.reduce(0, +)) / Double(max(1, bytes.count))
+                let shape = m.preparation.signalShape
+                let rate = m.modality == .image
+                    ? String(format: "%.4f bpp", mean * 8 / Double(shape[1] * shape[2]))
+                    : String(format: "%.2f kbps", mean * 8 * Double(m.preparation.sampleRate ?? 0) / Double(shape[1]) / 1000)
+                print("\(name): \(String(format: "%.1f", mean)) bytes per item on average, \(rate)")
             }
         }
     }

@@ -3,39 +3,74 @@ import WallocIO
 import WallocNN
 import WallocTensor
 import WallocTraining
+import WallocWavelets
 
 /// How stored dataset values become classifier inputs: space-to-depth by `spaceToDepth` (so a
-/// resized baseline `[3, 4h, 4w]` becomes `[12, 2h, 2w]`... the latents' shape), then per-channel
-/// standardisation with statistics of the training set.
+/// resized baseline `[3, 4h, 4w]` becomes `[12, 2h, 2w]`... the latents' shape), or the wavelet
+/// packet transform over `waveletLevels` levels (a full-resolution signal `[3, 8h, 8w]` becomes
+/// `[192, h, w]` for 3 levels, invertibly), then per-channel standardisation with statistics of
+/// the training set.
 public struct InputTransform: Codable, Sendable, Equatable {
     /// One item as stored, `[C, H, W]` or `[C, L]`.
     public var storedShape: [Int]
     public var spaceToDepth: Int
-    /// Per input channel (after space-to-depth): mean and 1/std of the training set.
+    /// Levels of the bior4.4 wavelet packet transform applied to each item (0: none).
+    public var waveletLevels: Int
+    /// Per input channel (after space-to-depth or the wavelet transform): mean and 1/std of the training set.
     public var mean: [Float]
     public var scale: [Float]
 
     enum CodingKeys: String, CodingKey {
-        case storedShape = "stored_shape", spaceToDepth = "space_to_depth", mean, scale
+        case storedShape = "stored_shape", spaceToDepth = "space_to_depth", waveletLevels = "wavelet_levels", mean, scale
     }
 
-    public init(storedShape: [Int], spaceToDepth: Int) throws {
+    public init(storedShape: [Int], spaceToDepth: Int, waveletLevels: Int = 0) throws {
         guard storedShape.count == 2 || storedShape.count == 3 else { throw WallocError("items must be [C, H, W] or [C, L], got \(storedShape)") }
         guard spaceToDepth >= 1, storedShape.dropFirst().allSatisfy({ $0 >= spaceToDepth }) else {
             throw WallocError("space-to-depth factor \(spaceToDepth) does not fit items of shape \(storedShape)")
         }
+        guard waveletLevels >= 0, waveletLevels == 0 || spaceToDepth == 1,
+              storedShape.dropFirst().allSatisfy({ $0 % (1 << waveletLevels) == 0 }) else {
+            throw WallocError("a \(waveletLevels)-level wavelet transform needs sizes divisible by \(1 << waveletLevels) and no space-to-depth; items are \(storedShape)")
+        }
         self.storedShape = storedShape
         self.spaceToDepth = spaceToDepth
-        let c = storedShape[0] * Int(pow(Double(spaceToDepth), Double(storedShape.count - 1)))
+        self.waveletLevels = waveletLevels
+        let f = spaceToDepth << waveletLevels
+        let c = storedShape[0] * Int(pow(Double(f), Double(storedShape.count - 1)))
         mean = [Float](repeating: 0, count: c)
         scale = [Float](repeating: 1, count: c)
     }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        storedShape = try c.decode([Int].self, forKey: .storedShape)
+        spaceToDepth = try c.decode(Int.self, forKey: .spaceToDepth)
+        waveletLevels = try c.decodeIfPresent(Int.self, forKey: .waveletLevels) ?? 0
+        mean = try c.decode([Float].self, forKey: .mean)
+        scale = try c.decode([Float].self, forKey: .scale)
+    }
+
     /// The classifier's input shape for one item.
     public var inputShape: [Int] {
-        let s = spaceToDepth
+        let s = spaceToDepth << waveletLevels
         if storedShape.count == 3 { return [storedShape[0] * s * s, storedShape[1] / s, storedShape[2] / s] }
         return [storedShape[0] * s, storedShape[1] / s]
+    }
+
+    /// The wavelet coefficients `[n, ...inputShape]` of items `indices` (with `waveletLevels` > 0).
+    func coefficients(_ data: LabeledDataset, _ indices: [Int]) throws -> Tensor {
+        let per = data.itemCount
+        let raw = Tensor(uninitializedShape: [indices.count] + storedShape) { dst in
+            data.values.withUnsafeBufferPointer { vb in
+                for (b, i) in indices.enumerated() {
+                    let src = vb.baseAddress! + i * per
+                    for j in 0..<per { dst[b * per + j] = Float(src[j]) }
+                }
+            }
+        }
+        return storedShape.count == 3 ? try WaveletPacket.analysis2D(raw, levels: waveletLevels)
+                                      : try WaveletPacket.analysis1D(raw, levels: waveletLevels)
     }
 
     /// For each input value (channel-major), the index of the stored value it takes.
@@ -60,16 +95,34 @@ public struct InputTransform: Codable, Sendable, Equatable {
     }
 
     /// Sets the mean and scale from the items of `data` (all of them).
-    public mutating func fit(_ data: LabeledDataset) {
+    public mutating func fit(_ data: LabeledDataset) throws {
         let map = gatherMap(), channels = inputShape[0], plane = map.count / channels, per = data.itemCount
         var sum = [Double](repeating: 0, count: channels), squares = sum
-        data.values.withUnsafeBufferPointer { vb in
-            for item in 0..<data.count {
-                let base = vb.baseAddress! + item * per
-                for c in 0..<channels {
-                    var s: Double = 0, q: Double = 0
-                    for p in 0..<plane { let v = Double(base[Int(map[c * plane + p])]); s += v; q += v * v }
-                    sum[c] += s; squares[c] += q
+        if waveletLevels > 0 {
+            var start = 0
+            while start < data.count {
+                let idx = Array(start..<min(data.count, start + 64))
+                let y = try coefficients(data, idx)
+                y.withUnsafeBufferPointer { yb in
+                    for b in 0..<idx.count {
+                        for c in 0..<channels {
+                            var s: Double = 0, q: Double = 0
+                            for p in 0..<plane { let v = Double(yb[(b * channels + c) * plane + p]); s += v; q += v * v }
+                            sum[c] += s; squares[c] += q
+                        }
+                    }
+                }
+                start += idx.count
+            }
+        } else {
+            data.values.withUnsafeBufferPointer { vb in
+                for item in 0..<data.count {
+                    let base = vb.baseAddress! + item * per
+                    for c in 0..<channels {
+                        var s: Double = 0, q: Double = 0
+                        for p in 0..<plane { let v = Double(base[Int(map[c * plane + p])]); s += v; q += v * v }
+                        sum[c] += s; squares[c] += q
+                    }
                 }
             }
         }
@@ -82,9 +135,21 @@ public struct InputTransform: Codable, Sendable, Equatable {
     }
 
     /// The inputs `[n, ...inputShape]` for items `indices` of `data`.
-    public func batch(_ data: LabeledDataset, _ indices: [Int], map: [Int32]) -> Tensor {
+    public func batch(_ data: LabeledDataset, _ indices: [Int], map: [Int32]) throws -> Tensor {
         let shape = inputShape, per = data.itemCount, count = map.count
         let channels = shape[0], plane = count / channels
+        if waveletLevels > 0 {
+            var y = try coefficients(data, indices)
+            y.withUnsafeMutableBufferPointer { yb in
+                for b in 0..<indices.count {
+                    for c in 0..<channels {
+                        let m = mean[c], sc = scale[c], base = (b * channels + c) * plane
+                        for p in 0..<plane { yb[base + p] = (yb[base + p] - m) * sc }
+                    }
+                }
+            }
+            return y
+        }
         var out = Tensor(uninitialized: [indices.count] + shape)
         out.withUnsafeMutableBufferPointer { ob in
             data.values.withUnsafeBufferPointer { vb in
@@ -189,7 +254,7 @@ public struct ClassifierTrainer: Sendable {
         let batches = (order.count + options.batchSize - 1) / options.batchSize
         for b in 0..<batches {
             let idx = Array(order[(b * options.batchSize)..<min(order.count, (b + 1) * options.batchSize)])
-            let x = transform.batch(data, idx, map: map)
+            let x = try transform.batch(data, idx, map: map)
             let labels = idx.map { Int(data.labels[$0]) }
             let (logits, tape) = model.forward(training: x)
             let (loss, g) = SoftmaxCrossEntropy.lossAndGradient(logits: logits, labels: labels)
@@ -239,7 +304,7 @@ public struct ClassifierTrainer: Sendable {
         var start = 0
         while start < data.count {
             let idx = Array(start..<min(data.count, start + batchSize))
-            let logits = model.logits(transform.batch(data, idx, map: map))
+            let logits = model.logits(try transform.batch(data, idx, map: map))
             let p = argmax(logits)
             predictions += p
             let known = idx.indices.filter { data.labels[idx[$0]] >= 0 && Int(data.labels[idx[$0]]) < model.config.classes }

@@ -20,8 +20,26 @@ public struct ConversionOptions: Sendable {
     public var worker = 1, workers = 1
     /// Re-encode this worker's shards even when finished ones exist, and replace another conversion's files.
     public var force = false
+    /// A codec round trip every item goes through before it is stored (`.signal` only).
+    public var roundTrip: SignalRoundTrip?
 
     public init() {}
+}
+
+/// A lossy codec's encode-and-decode, applied to each prepared item before it is stored (the
+/// "machine perceptual quality" protocol: what a model trained on originals sees from decoded files).
+public struct SignalRoundTrip: Sendable {
+    /// The codec and its setting, for example `jpeg:50` (recorded in the manifest and dataset id).
+    public var name: String
+    /// Codes and decodes one item: images as `[C, H, W]` pixels in [0, 1], audio as the
+    /// level-normalised `[C, L]` clip with its sample rate. Returns the decoded item (same shape)
+    /// and the compressed size in bytes. Called concurrently, one item per call.
+    public var apply: @Sendable (_ signal: Tensor, _ sampleRate: Int) throws -> (decoded: Tensor, bytes: Int)
+
+    public init(name: String, apply: @escaping @Sendable (_ signal: Tensor, _ sampleRate: Int) throws -> (decoded: Tensor, bytes: Int)) {
+        self.name = name
+        self.apply = apply
+    }
 }
 
 /// What a conversion did.
@@ -94,9 +112,12 @@ public struct DatasetConverter: Sendable {
             guard s > 0, s <= 3600 else { throw WallocError("--seconds must be in (0, 3600]") }
         }
         if let k = options.shardSize, k < 1 { throw WallocError("--shard-size must be at least 1") }
+        if options.roundTrip != nil && options.representation != .signal {
+            throw WallocError("a codec round trip (--through) applies to the full-resolution signal (--signal)")
+        }
         if let wlc = listing.items.first(where: { DatasetListing.isBitstream($0.url) }) {
             guard options.representation == .latents else {
-                throw WallocError("\(wlc.url.path): --resized needs the original files; a .wlc file holds latents")
+                throw WallocError("\(wlc.url.path): --\(options.representation.rawValue) needs the original files; a .wlc file holds latents")
             }
             guard options.size == nil, options.seconds == nil else {
                 throw WallocError("\(wlc.url.path): a .wlc file's latents keep the size they were encoded at; --size and --seconds apply to original files only")
@@ -108,15 +129,15 @@ public struct DatasetConverter: Sendable {
     public var dtype: SafetensorsDType {
         switch options.representation {
         case .latents: return codec.config.latentBits <= 8 ? .i8 : .i16
-        case .resized: return listing.modality == .image ? .u8 : .i16
+        case .resized, .signal: return listing.modality == .image ? .u8 : .i16
         }
     }
 
-    /// Input values per latent value: `C·4^J / latent_dim` (images), `C·2^J / latent_dim` (audio).
-    public var valueRatio: Double {
-        let c = codec.config
-        let f = Double(c.downsampling)
-        return Double(c.channels) * (listing.modality == .image ? f * f : f) / Double(c.latentDim)
+    /// Signal values per stored latent value for a prepared signal of `shape`, counting every
+    /// stored latent (envelope channels and boundary frames included): about `C·4^J / latent_dim`
+    /// for images and `C·2^J / latent_dim` for audio.
+    public func valueRatio(signal shape: [Int]) -> Double {
+        Double(shape.reduce(1, *)) / Double(codec.latentShape(signalSize: Array(shape.dropFirst())).reduce(1, *))
     }
 
     // MARK: preparation
@@ -185,34 +206,59 @@ public struct DatasetConverter: Sendable {
         }
     }
 
-    /// The stored values (integers held as floats) of a prepared item.
-    func represent(_ prepared: Prepared) throws -> Tensor {
+    /// The stored values (integers held as floats) of a prepared item, and its compressed size
+    /// after the round trip, if there is one.
+    func represent(_ prepared: Prepared, sampleRate: Int) throws -> (values: Tensor, codedBytes: Int?) {
         let x: Tensor
         switch prepared {
-        case .latents(let y): return y
+        case .latents(let y): return (y, nil)
         case .signal(let s): x = s
         }
+        if options.representation == .signal {
+            var y = x, bytes: Int?
+            if let roundTrip = options.roundTrip {
+                let r = try roundTrip.apply(x, sampleRate)
+                guard r.decoded.shape == x.shape else {
+                    throw WallocError("\(roundTrip.name) decoded \(r.decoded.shape) from \(x.shape)")
+                }
+                (y, bytes) = (r.decoded, r.bytes)
+            }
+            return (DatasetConverter.storedSamples(y, modality: listing.modality), bytes)
+        }
+        return (try represent(x), nil)
+    }
+
+    func represent(_ x: Tensor) throws -> Tensor {
         switch (options.representation, listing.modality) {
+        case (.signal, _): return DatasetConverter.storedSamples(x, modality: listing.modality)
         case (.latents, .image): return try compressor.fileLatents(ofSignal: SignalPreparation.imageToSignal(x))
         case (.latents, .audio): return try compressor.fileLatents(ofSignal: x)
         case (.resized, .image):
             let (h, w) = resizedSize(x.shape)
-            var r = Resize.area(x, height: h, width: w)
-            for i in 0..<r.count { r.scalars[i] = min(255, max(0, (r.scalars[i] * 255).rounded())) }
-            return r
+            return DatasetConverter.storedSamples(Resize.area(x, height: h, width: w), modality: .image)
         case (.resized, .audio):
-            var r = Resample.lowpass(x, length: resizedLength(x.shape[1]))
-            for i in 0..<r.count { r.scalars[i] = min(32767, max(-32767, (r.scalars[i] * 65534).rounded())) }
-            return r
+            return DatasetConverter.storedSamples(Resample.lowpass(x, length: resizedLength(x.shape)), modality: .audio)
         }
     }
 
+    /// Pixels in [0, 1] as 8-bit values; level-normalised samples (peak 0.5) times 65534, as 16-bit values.
+    static func storedSamples(_ x: Tensor, modality: Modality) -> Tensor {
+        var r = x
+        if modality == .image {
+            for i in 0..<r.count { r.scalars[i] = min(255, max(0, (r.scalars[i] * 255).rounded())) }
+        } else {
+            for i in 0..<r.count { r.scalars[i] = min(32767, max(-32767, (r.scalars[i] * 65534).rounded())) }
+        }
+        return r
+    }
+
+    /// The resized baseline holds as many values as the latents (and, for 16-bit audio, as many bytes as 12-16-bit latents).
     func resizedSize(_ shape: [Int]) -> (Int, Int) {
-        let s = valueRatio.squareRoot()
+        let s = valueRatio(signal: shape).squareRoot()
         return (max(1, Int((Double(shape[1]) / s).rounded())), max(1, Int((Double(shape[2]) / s).rounded())))
     }
 
-    func resizedLength(_ l: Int) -> Int { max(1, Int((Double(l) / valueRatio).rounded())) }
+    func resizedLength(_ shape: [Int]) -> Int { max(1, Int((Double(shape[1]) / valueRatio(signal: shape)).rounded())) }
 
     /// The stored item shape for a prepared signal shape.
     func itemShape(signal shape: [Int]) -> [Int] {
@@ -220,7 +266,8 @@ public struct DatasetConverter: Sendable {
         case .latents: return codec.latentShape(signalSize: Array(shape.dropFirst()))
         case .resized:
             if listing.modality == .image { let (h, w) = resizedSize(shape); return [shape[0], h, w] }
-            return [shape[0], resizedLength(shape[1])]
+            return [shape[0], resizedLength(shape)]
+        case .signal: return shape
         }
     }
 
@@ -232,6 +279,10 @@ public struct DatasetConverter: Sendable {
             return "8-bit pixels (0-255) of the prepared image resized by area averaging to as many values as the latents"
         case (.resized, .audio):
             return "the level-normalised signal (peak 0.5) low-pass resampled to as many values as the latents, times 65534 (16-bit)"
+        case (.signal, .image):
+            return "8-bit pixels (0-255) of the prepared image at full resolution" + (options.roundTrip.map { ", decoded after \($0.name)" } ?? "")
+        case (.signal, .audio):
+            return "the level-normalised signal (peak 0.5) at full resolution, times 65534 (16-bit)" + (options.roundTrip.map { ", decoded after \($0.name)" } ?? "")
         }
     }
 
@@ -264,7 +315,7 @@ public struct DatasetConverter: Sendable {
             model: .init(fingerprint: codec.fingerprintHex, type: c.type.rawValue, channels: c.channels, J: c.J,
                          latentDim: c.latentDim, latentBits: c.latentBits, quality: c.isVariableRate ? codec.quality : nil),
             preparation: .init(size: options.size, seconds: options.seconds, sampleRate: listing.modality == .audio ? rate : nil,
-                               signalShape: signalShape, values: valuesDescription),
+                               signalShape: signalShape, values: valuesDescription, roundTrip: options.roundTrip?.name),
             classes: listing.classes, items: listing.items.count, shardSize: shardSize,
             shardCount: (listing.items.count + shardSize - 1) / shardSize, worker: nil, shards: [])
         manifest.datasetID = datasetID(manifest)
@@ -294,10 +345,11 @@ public struct DatasetConverter: Sendable {
             let range = manifest.itemRange(ofShard: s)
             let per = itemShape.reduce(1, *)
             var values = Tensor(uninitialized: [range.count] + itemShape)
+            var codedBytes = [Int](repeating: 0, count: range.count)
             var start = range.lowerBound
             while start < range.upperBound {
                 let items = Array(listing.items[start..<min(range.upperBound, start + group)])
-                var results = [Result<Tensor, Error>?](repeating: nil, count: items.count)
+                var results = [Result<(values: Tensor, codedBytes: Int?), Error>?](repeating: nil, count: items.count)
                 results.withUnsafeMutableBufferPointer { rb in
                     parallelFor(items.count) { i in
                         rb[i] = Result {
@@ -312,15 +364,16 @@ public struct DatasetConverter: Sendable {
                                 if listing.modality == .audio && r != rate {
                                     throw WallocError("\(items[i].url.path): sample rate \(r) Hz, the first item's is \(rate) Hz")
                                 }
-                                return try represent(x)
+                                return try represent(x, sampleRate: r)
                             }
                         }
                     }
                 }
                 for (i, r) in results.enumerated() {
                     switch r! {
-                    case .success(let y):
+                    case .success(let (y, bytes)):
                         precondition(y.shape == itemShape, "item shape \(y.shape) != \(itemShape)")
+                        codedBytes[start - range.lowerBound + i] = bytes ?? 0
                         let offset = (start - range.lowerBound + i) * per
                         values.withUnsafeMutableBufferPointer { vb in
                             y.withUnsafeBufferPointer { (vb.baseAddress! + offset).update(from: $0.baseAddress!, count: per) }
@@ -338,7 +391,8 @@ public struct DatasetConverter: Sendable {
                 progress(done, total)
                 if shouldStop() { throw ConversionInterrupted() }
             }
-            records.append(try writeShard(s, values: values, range: range, manifest: manifest, to: output))
+            records.append(try writeShard(s, values: values, range: range, codedBytes: options.roundTrip == nil ? nil : codedBytes,
+                                          manifest: manifest, to: output))
             encodedShards += 1
         }
         manifest.shards = records.sorted { $0.index < $1.index }
@@ -353,6 +407,7 @@ public struct DatasetConverter: Sendable {
     /// and label.
     func datasetID(_ m: DatasetManifest) -> String {
         var text = "\(DatasetManifest.formatName)/\(m.version)\nmodel=\(m.model.fingerprint)\nrepresentation=\(m.representation.rawValue)\n"
+        if let name = m.preparation.roundTrip { text += "round_trip=\(name)\n" }
         if m.representation == .latents {
             let r = codec.config.rate
             text += "quality=\(m.model.quality.map(String.init) ?? "-")\nquantizer=file;deadzone=\(r?.deadzone ?? 0);rd_lambda=\(r?.rdLambda ?? 0)\n"
@@ -406,14 +461,16 @@ public struct DatasetConverter: Sendable {
         return record
     }
 
-    func writeShard(_ index: Int, values: Tensor, range: Range<Int>, manifest: DatasetManifest, to output: URL) throws -> DatasetManifest.Shard {
+    func writeShard(_ index: Int, values: Tensor, range: Range<Int>, codedBytes: [Int]?, manifest: DatasetManifest,
+                    to output: URL) throws -> DatasetManifest.Shard {
         let names = listing.items[range].map(\.name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let namesJSON = String(decoding: try encoder.encode(names), as: UTF8.self)
         let labels = Tensor(shape: [range.count], scalars: listing.items[range].map { Float($0.label) })
-        let metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
+        var metadata = ["format": "\(DatasetManifest.formatName)/\(manifest.version)", "dataset_id": manifest.datasetID,
                         "shard": String(index), "first": String(range.lowerBound), "names": namesJSON]
+        if let codedBytes { metadata["coded_bytes"] = "[" + codedBytes.map(String.init).joined(separator: ",") + "]" }
         let tensors = [manifest.tensor: values, "labels": labels], dtypes = [manifest.tensor: dtype, "labels": SafetensorsDType.i64]
         // The data section's digest goes into the metadata, so a damaged shard is found on resuming.
         let (header, body) = try Safetensors(tensors: tensors, dtypes: dtypes, metadata: metadata)

@@ -9,6 +9,10 @@ public enum DatasetRepresentation: String, Codable, Sendable {
     case latents
     /// The prepared input resized to as many values as the latents hold (the baseline).
     case resized
+    /// The prepared input at full resolution (8-bit pixels, 16-bit samples), optionally after a
+    /// codec's round trip (`ConversionOptions.roundTrip`): the upper bound, and what a model
+    /// trained on originals sees from decoded files.
+    case signal
 }
 
 /// The JSON manifest of a folder of latent shards (`manifest.json`, or
@@ -18,7 +22,8 @@ public enum DatasetRepresentation: String, Codable, Sendable {
 /// Shard `s` holds items `s·shardSize ..< min(items, (s+1)·shardSize)` of the listing's order; it is
 /// `shard-SSSSS.safetensors` with the tensors `latents` (or `resized`, see `tensor`) `[n, ...]`
 /// in `dtype`, `labels` int64 `[n]`, and the metadata keys `names` (a JSON array of the items'
-/// names), `dataset_id`, `shard`, `first` and `format`.
+/// names), `dataset_id`, `shard`, `first` and `format` (and `coded_bytes`, a JSON array of each
+/// item's compressed size, after a codec round trip).
 public struct DatasetManifest: Codable, Sendable, Equatable {
     public static let fileName = "manifest.json"
     public static let formatName = "walloc-latents"
@@ -45,8 +50,9 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     }
 
     public struct Preparation: Codable, Sendable, Equatable {
-        public init(size: [Int]?, seconds: Double?, sampleRate: Int?, signalShape: [Int], values: String) {
+        public init(size: [Int]?, seconds: Double?, sampleRate: Int?, signalShape: [Int], values: String, roundTrip: String? = nil) {
             self.size = size; self.seconds = seconds; self.sampleRate = sampleRate; self.signalShape = signalShape; self.values = values
+            self.roundTrip = roundTrip
         }
 
         /// `[width, height]` every image was resized (area) and centre-cropped to, if given.
@@ -59,9 +65,12 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         public var signalShape: [Int]
         /// How the stored values relate to the signal.
         public var values: String
+        /// The codec and setting every item went through before it was stored (`jpeg:50`,
+        /// `opus:24`, `walloc:45`), if any; each shard's `coded_bytes` metadata gives the sizes.
+        public var roundTrip: String?
 
         enum CodingKeys: String, CodingKey {
-            case size, seconds, sampleRate = "sample_rate", signalShape = "signal_shape", values
+            case size, seconds, sampleRate = "sample_rate", signalShape = "signal_shape", values, roundTrip = "round_trip"
         }
     }
 
@@ -95,7 +104,7 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public var datasetID: String
     public var modality: Modality
     public var representation: DatasetRepresentation
-    /// The shards' data tensor: "latents" or "resized".
+    /// The shards' data tensor: "latents", "resized" or "signal".
     public var tensor: String
     /// "I8", "I16" (latents; audio baselines) or "U8" (image baselines).
     public var dtype: String

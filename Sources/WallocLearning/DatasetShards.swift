@@ -132,6 +132,9 @@ public struct LabeledDataset: Sendable {
     public var values: [Int16]
     public var labels: [Int32]
     public var names: [String]
+    /// Each item's compressed size in bytes, when the items went through a codec round trip
+    /// (`DatasetManifest.Preparation.roundTrip`).
+    public var codedBytes: [Int]?
     public var count: Int { labels.count }
     public var itemShape: [Int] { manifest.itemShape }
     public var itemCount: Int { manifest.itemShape.reduce(1, *) }
@@ -158,6 +161,7 @@ public struct LabeledDataset: Sendable {
         var values = [Int16](repeating: 0, count: m.items * per)
         var labels = [Int32](repeating: -1, count: m.items)
         var names = [String](repeating: "", count: m.items)
+        var codedBytes: [Int]? = m.preparation.roundTrip == nil ? nil : [Int](repeating: 0, count: m.items)
         for s in m.shards {
             let shardURL = folder.appendingPathComponent(s.file)
             let data = try FileIO.read(shardURL)
@@ -188,7 +192,16 @@ public struct LabeledDataset: Sendable {
             if let json = header.metadata["names"], let list = try? JSONDecoder().decode([String].self, from: Data(json.utf8)), list.count == s.count {
                 for (i, n) in list.enumerated() { names[s.first + i] = n }
             }
+            if codedBytes != nil {
+                guard let json = header.metadata["coded_bytes"], let list = try? JSONDecoder().decode([Int].self, from: Data(json.utf8)),
+                      list.count == s.count else {
+                    throw WallocError("\(shardURL.path): no coded_bytes for its \(s.count) item(s) (the manifest names a round trip)")
+                }
+                for (i, n) in list.enumerated() { codedBytes![s.first + i] = n }
+            }
         }
-        return LabeledDataset(manifest: m, values: values, labels: labels, names: names)
+        var set = LabeledDataset(manifest: m, values: values, labels: labels, names: names)
+        set.codedBytes = codedBytes
+        return set
     }
 }

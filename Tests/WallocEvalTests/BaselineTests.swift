@@ -56,3 +56,59 @@ struct BaselineTests {
         #expect(try AudioMetrics.snr(x, high.decoded) > 15)
     }
 }
+
+@Suite("Codec round trips for decoded datasets")
+struct CodecRoundTripTests {
+    @Test("jpeg:Q and webp:Q decode what the baseline decodes and count its bytes")
+    func images() throws {
+        let x = smoothPattern(height: 48, width: 64)
+        let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
+        for (spec, codec, q) in [("JPG:40", ImageBaseline.jpeg, 40), ("webp:30", .webp, 30)] {
+            let trip = try CodecRoundTrip(spec, modality: .image, compressor: c)
+            #expect(trip.name == "\(codec.rawValue):\(q)")
+            let (decoded, bytes) = try trip(x)
+            let data = try codec.encode(x, quality: q, threads: 1)
+            let expected = try codec.decode(data, threads: 1)
+            #expect(bytes == data.count && decoded == expected)
+        }
+    }
+
+    @Test("walloc:Q codes through real .wlc bytes at that setting")
+    func walloc() throws {
+        let x = smoothPattern(height: 48, width: 64)
+        let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
+        let (low, lowBytes) = try CodecRoundTrip("walloc:20", modality: .image, compressor: c)(x)
+        let (high, highBytes) = try CodecRoundTrip("walloc:80", modality: .image, compressor: c)(x)
+        let q80 = try c.withQuality(80)
+        let file = try q80.compress(image: Image(pixels: x, bitDepth: 8, isFloat: false, format: .png)).file
+        #expect(highBytes == file.encode().count)
+        guard case .image(let pixels, _) = try q80.decompress(file) else { Issue.record("not an image"); return }
+        #expect(high == pixels)
+        #expect(lowBytes < highBytes)
+        #expect(try ImageMetrics.psnr(x, low) < (try ImageMetrics.psnr(x, high)))
+    }
+
+    @Test("opus:KBPS keeps the shape and the setting decides the size")
+    func audio() throws {
+        let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .audio)))
+        var x = Tensor(zeros: [2, 4800])
+        for i in 0..<4800 { x.scalars[i] = Float(0.3 * sin(Double(i) * 0.05)); x.scalars[4800 + i] = Float(0.2 * sin(Double(i) * 0.031)) }
+        let (d8, b8) = try CodecRoundTrip("opus:8", modality: .audio, compressor: c)(x, sampleRate: 48000)
+        let (d64, b64) = try CodecRoundTrip("opus:64", modality: .audio, compressor: c)(x, sampleRate: 48000)
+        #expect(d8.shape == x.shape && d64.shape == x.shape && b8 < b64)
+    }
+
+    @Test("bad specifications are clear errors")
+    func errors() throws {
+        let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
+        for (spec, modality, message) in [("jpeg", Modality.image, "expected CODEC:SETTING"), ("jpeg:x", .image, "expected CODEC:SETTING"),
+                                          ("png:5", .image, "unknown image codec 'png'"), ("jpeg:101", .image, "quality must be 0-100"),
+                                          ("opus:3", .audio, "setting must be 6-510"), ("webp:50", .audio, "unknown audio codec 'webp'")] {
+            let e = #expect(throws: WallocError.self) { try CodecRoundTrip(spec, modality: modality, compressor: c) }
+            #expect(e?.message.contains(message) == true, "\(spec): \(e?.message ?? "no error")")
+        }
+        let fixed = Compressor(codec: try Codec.load(from: MetricFixtures.root.deletingLastPathComponent().appendingPathComponent("reference/codec2d_light")), name: "fixed")
+        let e = #expect(throws: WallocError.self) { try CodecRoundTrip("walloc:50", modality: .image, compressor: fixed) }
+        #expect(e?.message.contains("one fixed rate") == true)
+    }
+}

@@ -214,9 +214,9 @@ struct DatasetTests {
         let resized = dir.appendingPathComponent("resized")
         try convert(data, resized, codec: audioCodec) { $0.seconds = 0.07; $0.representation = .resized }
         let r = try DatasetManifest.read(resized.appendingPathComponent(DatasetManifest.fileName))
-        // 2·32/16 = 4 input values per latent value: 1120 / 4 = 280 samples per channel.
-        #expect(r.itemShape == [2, 280] && r.dtype == "I16")
-        let expected = Resample.lowpass(x, length: 280).scalars.map { min(32767, max(-32767, ($0 * 65534).rounded())) }
+        // As many values as the latents [16, 37] (two boundary frames included): 592 / 2 = 296 samples per channel.
+        #expect(r.itemShape == [2, 296] && r.dtype == "I16")
+        let expected = Resample.lowpass(x, length: 296).scalars.map { min(32767, max(-32767, ($0 * 65534).rounded())) }
         #expect(try Safetensors.read(resized.appendingPathComponent("shard-00000.safetensors")).tensors["resized"]!.slice(1).scalars == expected)
         // Without --seconds, clips of different lengths do not stack.
         #expect(throws: WallocError.self) { try convert(data, dir.appendingPathComponent("out3"), codec: audioCodec) }

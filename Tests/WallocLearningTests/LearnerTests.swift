@@ -31,7 +31,7 @@ struct LearnerTests {
     func learns(rank: Int) throws {
         let train = Self.synthetic(rank: rank, count: 384, seed: 1), test = Self.synthetic(rank: rank, count: 96, seed: 2)
         var transform = try InputTransform(storedShape: train.itemShape, spaceToDepth: 1)
-        transform.fit(train)
+        try transform.fit(train)
         #expect(abs(transform.mean[0]) < 2 && transform.scale[0] > 0.05 && transform.scale[0] < 0.2)
         let config = ClassifierConfig(spatialRank: rank, inputChannels: 4, classes: 3, widths: [8, 16], convsPerStage: 1, head: "max")
         var options = ClassifierTrainingOptions()
@@ -61,7 +61,7 @@ struct LearnerTests {
     func deterministic() throws {
         let train = Self.synthetic(rank: 2, count: 64, seed: 5)
         var transform = try InputTransform(storedShape: train.itemShape, spaceToDepth: 1)
-        transform.fit(train)
+        try transform.fit(train)
         func run() throws -> [Float] {
             var options = ClassifierTrainingOptions()
             options.epochs = 2; options.batchSize = 16; options.seed = 6
@@ -83,5 +83,48 @@ struct LearnerTests {
         #expect(t1.inputShape == [6, 2])
         #expect(t1.gatherMap() == [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11])
         #expect(throws: WallocError.self) { try InputTransform(storedShape: [1, 4, 4], spaceToDepth: 5) }
+    }
+
+    @Test("the wavelet input transform: J-level packet coefficients of each item, standardised per band with the training statistics")
+    func wavelet() throws {
+        let shape = [2, 8, 16]
+        let n = 5, per = shape.reduce(1, *)
+        var rng = SplitMix64(seed: 9)
+        let values = (0..<(n * per)).map { _ in Int16(rng.below(256)) }
+        let manifest = DatasetManifest(
+            datasetID: "x", modality: .image, representation: .signal, tensor: "signal", dtype: "U8", itemShape: shape,
+            model: .init(fingerprint: "f", type: "codec2d", channels: 2, J: 2, latentDim: 8, latentBits: 8),
+            preparation: .init(size: nil, seconds: nil, sampleRate: nil, signalShape: shape, values: "pixels"),
+            classes: ["a", "b"], items: n, shardSize: n, shardCount: 1)
+        let data = LabeledDataset(manifest: manifest, values: values, labels: [0, 1, 0, 1, 0], names: (0..<n).map { "\($0)" })
+        var t = try InputTransform(storedShape: shape, spaceToDepth: 1, waveletLevels: 2)
+        #expect(t.inputShape == [32, 2, 4])
+        try t.fit(data)
+        let items = Tensor(shape: [n] + shape, scalars: values.map(Float.init))
+        let y = try WaveletPacket.analysis2D(items, levels: 2)
+        // Band statistics over items and positions.
+        let plane = 8
+        for c in [0, 5, 31] {
+            let v = (0..<n).flatMap { i in (0..<plane).map { Double(y.scalars[(i * 32 + c) * plane + $0]) } }
+            let mean = v.reduce(0, +) / Double(v.count)
+            let std = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)).squareRoot()
+            #expect(abs(Double(t.mean[c]) - mean) < 1e-3 * max(1, abs(mean)))
+            #expect(abs(Double(t.scale[c]) * std - 1) < 1e-4)
+        }
+        let x = try t.batch(data, [3, 1], map: t.gatherMap())
+        #expect(x.shape == [2, 32, 2, 4])
+        for (b, i) in [3, 1].enumerated() {
+            for c in 0..<32 {
+                for p in 0..<plane {
+                    let want = (y.scalars[(i * 32 + c) * plane + p] - t.mean[c]) * t.scale[c]
+                    #expect(abs(x.scalars[(b * 32 + c) * plane + p] - want) < 1e-4)
+                }
+            }
+        }
+        // Saved classifiers from before the option decode with no wavelet transform.
+        let old = #"{"stored_shape":[2,8,16],"space_to_depth":2,"mean":[0],"scale":[1]}"#
+        #expect(try JSONDecoder().decode(InputTransform.self, from: Data(old.utf8)).waveletLevels == 0)
+        #expect(throws: WallocError.self) { try InputTransform(storedShape: [2, 12, 16], spaceToDepth: 1, waveletLevels: 3) }
+        #expect(throws: WallocError.self) { try InputTransform(storedShape: shape, spaceToDepth: 2, waveletLevels: 1) }
     }
 }
