@@ -2,6 +2,7 @@
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
+#   make mpq    machine perceptual quality: classifiers on decoded walloc/JPEG/WebP/AVIF/Opus inputs (docs/mpq.md)
 #   make slurm-test   a local one-node Slurm runs a 4-task latents job array (root; not part of make test)
 SWIFT ?= swift
 # Compile for AVX2 + FMA where the CPU has them (the numeric kernels gain about 2x).
@@ -11,7 +12,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test bench compare install compressed-learning slurm-test clean
+.PHONY: deps build demo test bench compare install compressed-learning mpq slurm-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -46,6 +47,14 @@ compressed-learning: deps
 	$(SWIFT) build $(RELEASE) --product walloc
 	$(SWIFT) build $(RELEASE) --product walloc-experiments
 	scripts/compressed-learning.sh $(or $(TASK),all)
+
+# Variables passed on as for compressed-learning, and EPOCHS, IMAGE_CODECS, AUDIO_CODECS,
+# IMAGE_QUALITIES, AUDIO_QUALITIES (see scripts/mpq.sh).
+mpq: deps
+	@scripts/install-deps.sh --experiments
+	$(SWIFT) build $(RELEASE) --product walloc
+	$(SWIFT) build $(RELEASE) --product walloc-experiments
+	scripts/mpq.sh $(or $(TASK),all)
 
 # Installs slurm-wlm and munge when missing, starts a one-node cluster on localhost (state in a
 # temporary folder), converts a dataset with a 4-task array + merge job, checks the shards against

@@ -9,7 +9,7 @@ struct Experiments: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "walloc-experiments",
         abstract: "Datasets and reports for the compressed-domain learning experiment.",
-        subcommands: [Glyphs.self, Speech.self, FullHD.self, Report.self]
+        subcommands: [Glyphs.self, Speech.self, FullHD.self, Report.self, MPQReport.self]
     )
 }
 
