@@ -43,6 +43,12 @@ struct Train: ParsableCommand {
         try recipe.validate()
         let outURL = URL(fileURLWithPath: out)
         let checkpoint = outURL.appendingPathComponent("checkpoint")
+        // A run killed between moving the old checkpoint aside and moving the new one in left only
+        // the old one, under a hidden name: put it back.
+        if !FileManager.default.fileExists(atPath: checkpoint.path),
+           let old = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).first(where: { $0.hasPrefix(".checkpoint.old-") }) {
+            try FileManager.default.moveItem(at: outURL.appendingPathComponent(old), to: checkpoint)
+        }
         let hasRun = FileManager.default.fileExists(atPath: checkpoint.path)
         if resume && !hasRun { throw WallocError("\(out): no checkpoint to resume from (\(checkpoint.path) is missing)") }
         if !resume && hasRun && !force {

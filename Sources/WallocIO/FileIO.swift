@@ -28,26 +28,91 @@ public enum FileIO {
         try writeAtomically(to: url) { tmp in try data.write(to: tmp) }
     }
 
-    /// Runs `produce` to write a temporary file next to `url`, then renames it over `url`.
-    /// The temporary file is removed when `produce` throws.
+    /// Runs `produce` to write the file for `url` (see `PendingFile`), then puts it into place.
+    /// Nothing is left behind when `produce` throws, nor, on Linux, when the process is killed.
     public static func writeAtomically(to url: URL, _ produce: (URL) throws -> Void) throws {
+        let pending = try PendingFile(for: url)
+        do {
+            try produce(pending.path)
+        } catch {
+            pending.discard()
+            if let e = error as? WallocError { throw e }
+            throw WallocError("\(url.path): cannot be written (\(error.localizedDescription))")
+        }
+        try pending.commit()
+    }
+}
+
+/// A file being written for `url` that no one sees until `commit()`.
+///
+/// On Linux it is an unnamed file in `url`'s folder (`O_TMPFILE`), written through
+/// `/proc/self/fd/N`; `commit()` gives it a name and renames it over `url`. A process killed
+/// while writing (even by `kill -9`) leaves nothing behind: the kernel frees the unnamed file.
+/// Where the file system has no `O_TMPFILE`, it is a hidden `.NAME.tmp-RANDOM` file next to
+/// `url`, removed on failure (but left by a killed process).
+public final class PendingFile: @unchecked Sendable {
+    /// The final destination.
+    public let url: URL
+    /// Where producers write: open it by path (create and truncate), write, close.
+    public let path: URL
+    /// The unnamed file's descriptor, or -1 for a hidden named file.
+    private var descriptor: Int32
+    private var done = false
+
+    public init(for url: URL) throws {
+        self.url = url
         let dir = url.deletingLastPathComponent()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw WallocError("\(url.path): the folder \(dir.path) does not exist")
         }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try produce(tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            if let e = error as? WallocError { throw e }
-            throw WallocError("\(url.path): cannot be written (\(error.localizedDescription))")
+        descriptor = -1
+        #if os(Linux)
+        if access("/proc/self/fd", X_OK) == 0 {
+            // O_TMPFILE is __O_TMPFILE | O_DIRECTORY, a macro Swift does not import.
+            descriptor = open(dir.path, 0o20000000 | O_DIRECTORY | O_RDWR | O_CLOEXEC, 0o666)
         }
-        guard rename(tmp.path, url.path) == 0 else {
+        #endif
+        path = descriptor >= 0 ? URL(fileURLWithPath: "/proc/self/fd/\(descriptor)") : PendingFile.hiddenName(for: url)
+    }
+
+    deinit { discard() }
+
+    static func hiddenName(for url: URL) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    /// Names the written file `url`, replacing what was there.
+    public func commit() throws {
+        precondition(!done, "PendingFile committed or discarded twice")
+        done = true
+        defer { if descriptor >= 0 { close(descriptor); descriptor = -1 } }
+        var source = path
+        #if os(Linux)
+        if descriptor >= 0 {
+            // linkat cannot replace a file: link under a hidden name, then rename over `url`.
+            source = PendingFile.hiddenName(for: url)
+            guard linkat(AT_FDCWD, path.path, AT_FDCWD, source.path, AT_SYMLINK_FOLLOW) == 0 else {
+                throw WallocError("\(url.path): cannot be written (\(String(cString: strerror(errno))))")
+            }
+        }
+        #endif
+        guard rename(source.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
+            unlink(source.path)
             throw WallocError("\(url.path): cannot be written (\(reason))")
+        }
+    }
+
+    /// Drops what was written.
+    public func discard() {
+        guard !done else { return }
+        done = true
+        if descriptor >= 0 {
+            close(descriptor)
+            descriptor = -1
+        } else {
+            unlink(path.path)
         }
     }
 }

@@ -482,8 +482,9 @@ public struct DatasetConverter: Sendable {
             if task == 0 {
                 written = Result {
                     try FileIO.writeAtomically(to: url) { tmp in
-                        guard FileManager.default.createFile(atPath: tmp.path, contents: header), let handle = FileHandle(forWritingAtPath: tmp.path) else {
-                            throw WallocError("\(tmp.path): cannot be created")
+                        try header.write(to: tmp)
+                        guard let handle = FileHandle(forWritingAtPath: tmp.path) else {
+                            throw WallocError("\(url.path): cannot be written")
                         }
                         defer { try? handle.close() }
                         try handle.seekToEnd()

@@ -118,7 +118,7 @@ public enum DatasetShards {
         for (index, url) in report.locations.sorted(by: { $0.key < $1.key })
         where url.deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path != out {
             let target = output.appendingPathComponent(DatasetManifest.shardFileName(index))
-            try FileIO.writeAtomically(to: target) { tmp in try FileManager.default.copyItem(at: url, to: tmp) }
+            try FileIO.writeAtomically(try FileIO.read(url), to: target)
         }
         try report.manifest.write(to: output.appendingPathComponent(DatasetManifest.fileName))
         return report

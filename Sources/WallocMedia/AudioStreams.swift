@@ -1,5 +1,6 @@
 import CSndFile
 import Foundation
+import WallocIO
 import WallocTensor
 #if canImport(Glibc)
 import Glibc
@@ -118,8 +119,8 @@ public final class AudioReader {
     }
 }
 
-/// Writes an audio file in pieces to a temporary file that `finish()` renames into place; a
-/// writer released without `finish()` removes its temporary file.
+/// Writes an audio file in pieces to a `PendingFile` that `finish()` puts into place; a writer
+/// released without `finish()` (or a killed process) leaves nothing behind.
 public final class AudioWriter {
     /// The file being written.
     public let url: URL
@@ -133,7 +134,7 @@ public final class AudioWriter {
     public private(set) var framesWritten = 0
 
     private var handle: OpaquePointer?
-    private let temporary: URL
+    private let pending: PendingFile
     private let integerBits: Int? // nil: float samples
     private var scratchInt: [Int32] = []
     private var scratchFloat: [Float] = []
@@ -179,15 +180,10 @@ public final class AudioWriter {
         guard sf_format_check(&info) == Int32(SF_TRUE) else {
             throw WallocError("\(url.path): \(resolved.rawValue) cannot hold \(channels) channels at \(sampleRate) Hz")
         }
-        let folder = url.deletingLastPathComponent()
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw WallocError("\(url.path): the folder \(folder.path) does not exist")
-        }
-        temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
-        guard let handle = sf_open(temporary.path, Int32(SFM_WRITE), &info) else {
+        pending = try PendingFile(for: url)
+        guard let handle = sf_open(pending.path.path, Int32(SFM_WRITE), &info) else {
             let reason = SndFile.openError()
-            unlink(temporary.path)
+            pending.discard()
             throw WallocError("\(url.path): cannot write \(resolved.rawValue) (\(channels) channels, \(sampleRate) Hz): \(reason)")
         }
         self.handle = handle
@@ -202,7 +198,7 @@ public final class AudioWriter {
     deinit {
         if let handle {
             sf_close(handle)
-            unlink(temporary.path)
+            pending.discard()
         }
     }
 
@@ -253,13 +249,9 @@ public final class AudioWriter {
         self.handle = nil
         let status = sf_close(handle)
         guard status == 0 else {
-            unlink(temporary.path)
+            pending.discard()
             throw WallocError("\(url.path): cannot finish audio file: \(String(cString: sf_error_number(status)))")
         }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
-            throw WallocError("\(url.path): cannot be written (\(reason))")
-        }
+        try pending.commit()
     }
 }
