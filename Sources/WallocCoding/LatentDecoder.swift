@@ -86,6 +86,9 @@ extension LatentCoder {
         let half = Int32(1 << (bits - 1)), mask = Int32((1 << bits) - 1)
         let wordCapacity = index.words + RANS.block + 8
         let words = UnsafeMutablePointer<UInt16>.allocate(capacity: wordCapacity)
+        // Freed on every path, the early corrupt-stream returns below included (LeakSanitizer found
+        // them leaking this buffer).
+        defer { words.deallocate() }
         words.initialize(repeating: 0, count: wordCapacity)
         for i in 0..<index.words {
             words[i] = UInt16(bytes[index.wordStart + 2 * i]) | UInt16(bytes[index.wordStart + 2 * i + 1]) << 8
@@ -108,7 +111,6 @@ extension LatentCoder {
         let activity = UnsafeMutablePointer<UInt16>.allocate(capacity: geo.cols)
         let contexts = UnsafeMutablePointer<UnsafePointer<UInt8>>.allocate(capacity: DecoderTables.activities)
         defer {
-            words.deallocate()
             rawBytes.deallocate()
             planes.free()
             values.deallocate()

@@ -63,7 +63,11 @@ public enum ChildProcess {
         #else
         let peak = Int(usage.ru_maxrss)  // bytes on macOS
         #endif
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        // Read through a file handle: String(contentsOf:) leaks its buffer for an empty file
+        // (FoundationEssentials, seen by LeakSanitizer).
+        let handle = try? FileHandle(forReadingFrom: errURL)
+        let stderr = String(decoding: (try? handle?.readToEnd()) ?? Data(), as: UTF8.self)
+        try? handle?.close()
         return Result(status: code, peakBytes: peak, seconds: seconds, standardError: stderr)
     }
 
