@@ -1,6 +1,7 @@
 # Walloc: two commands on a fresh Debian machine.
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
+#   make test-sanitized   the test suite under AddressSanitizer and LeakSanitizer
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
 #   make mpq    machine perceptual quality: classifiers on decoded walloc/JPEG/WebP/AVIF/Opus inputs (docs/mpq.md)
 #   make slurm-test   a local one-node Slurm runs a 4-task latents job array (root; not part of make test)
@@ -12,7 +13,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test bench compare install compressed-learning mpq slurm-test clean
+.PHONY: deps build demo test test-sanitized bench compare install compressed-learning mpq slurm-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -27,6 +28,13 @@ demo: build
 test: deps
 	$(SWIFT) test $(RELEASE)
 	@scripts/python-test.sh
+
+# The whole test suite under AddressSanitizer and LeakSanitizer (its own build folder, optimised
+# so that it finishes; leaks of the libraries below Walloc are suppressed in
+# scripts/lsan-suppressions.txt). ThreadSanitizer is not part of it yet (README, Tests and fixtures).
+test-sanitized: deps
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
+	$(SWIFT) test $(RELEASE) --sanitize=address --build-path .build-asan
 
 bench: build
 	$(WALLOC) bench
