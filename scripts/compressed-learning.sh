@@ -19,29 +19,9 @@ EXPERIMENTS=${EXPERIMENTS:-.build/release/walloc-experiments}
 DATA=${DATA:-data/compressed-learning}
 SEED=${SEED:-1}
 case $TASK in image|audio|all) ;; *) echo "usage: $0 [image|audio|all]" >&2; exit 2 ;; esac
-for exe in "$WALLOC" "$EXPERIMENTS"; do
-    [ -x "$exe" ] || { echo "error: $exe not found; build first (make compressed-learning builds and runs everything)" >&2; exit 1; }
-done
-mkdir -p "$DATA"
-
-now() { date +%s; }
-
-# convert INPUT OUT [--resized]: walloc latents, keeping finished shards; an OUT made by another
-# conversion (another model or dataset) is removed and made again.
-convert() {
-    in=$1; out=$2; shift 2
-    # shellcheck disable=SC2086
-    if ! "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@" 2>"$DATA/.convert-error"; then
-        if grep -q "belongs to another conversion" "$DATA/.convert-error"; then
-            echo "$out: made by another conversion; converting again"
-            rm -rf "$out"
-            # shellcheck disable=SC2086
-            "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@"
-        else
-            cat "$DATA/.convert-error" >&2; exit 1
-        fi
-    fi
-}
+MAKE_TARGET=compressed-learning
+# shellcheck source=scripts/learning-common.sh
+. "$(dirname "$0")/learning-common.sh"
 
 # run_task NAME MODEL EPOCHS GENERATE... : generate, convert both ways, train both classifiers, report.
 run_task() {

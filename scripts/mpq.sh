@@ -26,27 +26,9 @@ IMAGE_CODECS=${IMAGE_CODECS:-jpeg:5 jpeg:15 jpeg:50 webp:0 webp:30 webp:85 avif:
 AUDIO_QUALITIES=${AUDIO_QUALITIES:-10 30 60}
 AUDIO_CODECS=${AUDIO_CODECS:-opus:8 opus:16 opus:32}
 case $TASK in image|audio|all) ;; *) echo "usage: $0 [image|audio|all]" >&2; exit 2 ;; esac
-for exe in "$WALLOC" "$EXPERIMENTS"; do
-    [ -x "$exe" ] || { echo "error: $exe not found; build first (make mpq builds and runs everything)" >&2; exit 1; }
-done
-mkdir -p "$DATA"
-now() { date +%s; }
-
-# convert INPUT OUT [options]: walloc latents, keeping finished shards; an OUT made by another
-# conversion is removed and made again.
-convert() {
-    in=$1; out=$2; shift 2
-    # shellcheck disable=SC2086
-    if ! "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@" 2>"$DATA/.mpq-error"; then
-        if grep -q "belongs to another conversion" "$DATA/.mpq-error"; then
-            rm -rf "$out"
-            # shellcheck disable=SC2086
-            "$WALLOC" latents $model_args $PREPARE "$in" -o "$out" --quiet "$@"
-        else
-            cat "$DATA/.mpq-error" >&2; exit 1
-        fi
-    fi
-}
+MAKE_TARGET=mpq
+# shellcheck source=scripts/learning-common.sh
+. "$(dirname "$0")/learning-common.sh"
 
 # train NAME TRAIN TEST: a classifier (the settings of docs/compressed-learning.md) into $mpq/classifier-NAME
 # (its per-epoch log next to it).

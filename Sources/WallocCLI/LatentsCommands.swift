@@ -203,7 +203,7 @@ struct LatentsConvert: ParsableCommand {
             if options.workers > 1 {
                 print("worker \(options.worker) of \(options.workers) done; once every worker has finished: walloc latents merge OUT... -o OUT")
             } else if let name = m.preparation.roundTrip {
-                let bytes = try LabeledDataset.load(summary.manifestURL.deletingLastPathComponent()).codedBytes ?? []
+                let bytes = try DatasetShards.codedBytes(summary.manifestURL.deletingLastPathComponent(), manifest: m) ?? []
                 let mean = Double(bytes.reduce(0, +)) / Double(max(1, bytes.count))
                 let shape = m.preparation.signalShape
                 let rate = m.modality == .image

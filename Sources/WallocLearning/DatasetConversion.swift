@@ -214,18 +214,13 @@ public struct DatasetConverter: Sendable {
         case .latents(let y): return (y, nil)
         case .signal(let s): x = s
         }
-        if options.representation == .signal {
-            var y = x, bytes: Int?
-            if let roundTrip = options.roundTrip {
-                let r = try roundTrip.apply(x, sampleRate)
-                guard r.decoded.shape == x.shape else {
-                    throw WallocError("\(roundTrip.name) decoded \(r.decoded.shape) from \(x.shape)")
-                }
-                (y, bytes) = (r.decoded, r.bytes)
-            }
-            return (DatasetConverter.storedSamples(y, modality: listing.modality), bytes)
+        // A round trip (checked to come with `.signal` only) replaces the item by what its codec decodes.
+        guard let roundTrip = options.roundTrip else { return (try represent(x), nil) }
+        let r = try roundTrip.apply(x, sampleRate)
+        guard r.decoded.shape == x.shape else {
+            throw WallocError("\(roundTrip.name) decoded \(r.decoded.shape) from \(x.shape)")
         }
-        return (try represent(x), nil)
+        return (try represent(r.decoded), r.bytes)
     }
 
     func represent(_ x: Tensor) throws -> Tensor {

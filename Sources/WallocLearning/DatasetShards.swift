@@ -126,6 +126,29 @@ public enum DatasetShards {
 }
 
 /// A whole dataset in memory: the stored integers (`[Int16]`, item after item) and labels.
+extension DatasetShards {
+    /// Each item's compressed size, from the shard headers of a folder whose items went through a
+    /// codec round trip (nil otherwise); reads no item data.
+    public static func codedBytes(_ folder: URL, manifest m: DatasetManifest) throws -> [Int]? {
+        guard m.preparation.roundTrip != nil else { return nil }
+        var sizes = [Int](repeating: 0, count: m.items)
+        for s in m.shards {
+            let url = folder.appendingPathComponent(s.file)
+            for (i, n) in try codedBytes(try Safetensors.readHeader(url), url: url, count: s.count).enumerated() { sizes[s.first + i] = n }
+        }
+        return sizes
+    }
+
+    /// The `coded_bytes` metadata of one shard of `count` items.
+    static func codedBytes(_ header: Safetensors.Header, url: URL, count: Int) throws -> [Int] {
+        guard let json = header.metadata["coded_bytes"], let list = try? JSONDecoder().decode([Int].self, from: Data(json.utf8)),
+              list.count == count else {
+            throw WallocError("\(url.path): no coded_bytes for its \(count) item(s) (the manifest names a round trip)")
+        }
+        return list
+    }
+}
+
 public struct LabeledDataset: Sendable {
     public var manifest: DatasetManifest
     /// `count · itemShape.product` stored values (latents, 8-bit pixels or 16-bit samples).
@@ -193,11 +216,7 @@ public struct LabeledDataset: Sendable {
                 for (i, n) in list.enumerated() { names[s.first + i] = n }
             }
             if codedBytes != nil {
-                guard let json = header.metadata["coded_bytes"], let list = try? JSONDecoder().decode([Int].self, from: Data(json.utf8)),
-                      list.count == s.count else {
-                    throw WallocError("\(shardURL.path): no coded_bytes for its \(s.count) item(s) (the manifest names a round trip)")
-                }
-                for (i, n) in list.enumerated() { codedBytes![s.first + i] = n }
+                for (i, n) in try DatasetShards.codedBytes(header, url: shardURL, count: s.count).enumerated() { codedBytes![s.first + i] = n }
             }
         }
         var set = LabeledDataset(manifest: m, values: values, labels: labels, names: names)
