@@ -55,11 +55,12 @@ public struct Conv2d: Module {
 
     /// Columns per tile of the wide output: wide enough that BLAS's packing of the weights is
     /// amortised (at least 1024 columns unless C tiles stay under 256 KB anyway), narrow enough
-    /// to give every thread two tiles. Measured at Nd=768: 80-column tiles 5.19 s, 512: 4.67 s.
+    /// to give threads several tiles. Measured at Nd=768: 80-column tiles 5.19 s, 512: 4.67 s.
+    /// The tile depends on the shape alone (`Partition`), so results do not depend on the
+    /// thread count.
     static func columnTile(rows: Int, columns: Int) -> Int {
         let byCache = max(1024, (65_536 / max(1, rows)) / 16 * 16)
-        let byThreads = max(64, (columns / (2 * Threading.count) + 15) / 16 * 16)
-        return min(byCache, byThreads, columns)
+        return min(byCache, Partition.block(columns))
     }
 
     /// Output spatial size for an input of `h x w`.

@@ -47,8 +47,12 @@ public enum BLAS {
         #endif
     }
 
-    /// `gemm` split over `Threading.count` workers, each running a single-threaded BLAS call on
-    /// a block of columns (or of rows, when there are more rows than columns) of `C`.
+    /// `gemm` split into blocks of columns (or of rows, when there are more rows than columns)
+    /// of `C`, each a single-threaded BLAS call, run on `Threading.count` workers.
+    ///
+    /// The blocks depend on the shape alone, never on the thread count: BLAS's result for a
+    /// column depends on the block it is computed in, so this keeps every result bit-identical
+    /// across `--threads` values (tested in DeterminismTests).
     public static func parallelGemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -58,25 +62,22 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let workers = Threading.count
         let flops = 2.0 * Double(m) * Double(n) * Double(k)
-        if workers == 1 || flops < 4e6 {
+        if flops < 4e6 {
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                  beta: beta, c: c, ldc: ldc)
             return
         }
         if n >= m {
-            let chunk = ((n + workers - 1) / workers + 15) / 16 * 16
-            let pieces = (n + chunk - 1) / chunk
-            parallelFor(pieces) { p in
+            let chunk = Partition.block(n)
+            parallelFor((n + chunk - 1) / chunk) { p in
                 let j = p * chunk, w = min(chunk, n - j)
                 gemm(transA: transA, transB: transB, m: m, n: w, k: k, alpha: alpha, a: a, lda: lda,
                      b: transB ? b + j * ldb : b + j, ldb: ldb, beta: beta, c: c + j, ldc: ldc)
             }
         } else {
-            let chunk = ((m + workers - 1) / workers + 15) / 16 * 16
-            let pieces = (m + chunk - 1) / chunk
-            parallelFor(pieces) { p in
+            let chunk = Partition.block(m)
+            parallelFor((m + chunk - 1) / chunk) { p in
                 let i = p * chunk, h = min(chunk, m - i)
                 gemm(transA: transA, transB: transB, m: h, n: n, k: k, alpha: alpha, a: transA ? a + i : a + i * lda,
                      lda: lda, b: b, ldb: ldb, beta: beta, c: c + i * ldc, ldc: ldc)

@@ -172,3 +172,19 @@ public func parallelChunks(_ count: Int, minChunk: Int = 1, oversubscribe: Int =
         body((p * step)..<min(count, (p + 1) * step))
     }
 }
+
+/// How kernels whose results depend on how work is split (BLAS blocks) split it: by the shape
+/// alone, so that results are bit-identical whatever the thread count.
+public enum Partition {
+    /// The number of blocks a dimension is cut into when it is not cut by cache size. Four is
+    /// what the kernels were tuned with on 2 threads; eight (narrower BLAS calls) made the default
+    /// stereo decoder's 256-channel convolutions 3.6x slower on an AVX2 EPYC (BENCHMARKS.md).
+    public static let pieces = 4
+
+    /// A block size for `count` elements: about `count / pieces`, rounded up to a multiple of 16,
+    /// at least `minimum` (and never more than `count`).
+    public static func block(_ count: Int, minimum: Int = 64) -> Int {
+        let even = ((count + pieces - 1) / pieces + 15) / 16 * 16
+        return max(1, min(count, max(minimum, even)))
+    }
+}
