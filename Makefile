@@ -2,6 +2,7 @@
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
 #   make test-sanitized   the test suite under AddressSanitizer and LeakSanitizer
+#   make fuzz   coverage-guided fuzzing of every parser (FUZZ_SECONDS=N per target; docs/fuzzing.md)
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
 #   make mpq    machine perceptual quality: classifiers on decoded walloc/JPEG/WebP/AVIF/Opus inputs (docs/mpq.md)
 #   make slurm-test   a local one-node Slurm runs a 4-task latents job array (root; not part of make test)
@@ -13,7 +14,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test test-sanitized bench compare install compressed-learning mpq slurm-test clean
+.PHONY: deps build demo test test-sanitized fuzz bench compare install compressed-learning mpq slurm-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +36,14 @@ test: deps
 test-sanitized: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	$(SWIFT) test $(RELEASE) --sanitize=address --build-path .build-asan
+
+# libFuzzer + AddressSanitizer build of walloc-fuzz (its own build folder), then every target for
+# FUZZ_SECONDS seconds (default 60; or FUZZ_RUNS inputs) from the seed corpus in fuzz/corpus.
+# Fails on any finding. FUZZ_TARGETS picks targets (default: all).
+fuzz: deps
+	$(SWIFT) build $(RELEASE) --sanitize=fuzzer --sanitize=address --build-path .build-fuzz \
+		--product walloc-fuzz -Xswiftc -DWALLOC_LIBFUZZER
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 bench: build
 	$(WALLOC) bench

@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "walloc", targets: ["WallocCLI"]),
         .executable(name: "walloc-train-bench", targets: ["WallocTrainBench"]),
         .executable(name: "walloc-experiments", targets: ["WallocExperiments"]),
+        .executable(name: "walloc-fuzz", targets: ["WallocFuzzer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -105,8 +106,14 @@ let package = Package(
             dependencies: ["Walloc", "CFreeType", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/WallocExperiments"
         ),
+        // The parsers of untrusted bytes as fuzz targets, and their libFuzzer driver (make fuzz).
+        .target(
+            name: "WallocFuzz",
+            dependencies: ["WallocTensor", "WallocIO", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline"]
+        ),
+        .executableTarget(name: "WallocFuzzer", dependencies: ["WallocFuzz"]),
         .executableTarget(name: "WallocTrainBench", dependencies: ["Walloc"], path: "Sources/WallocTrainBench"),
-        .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI"]),
+        .testTarget(name: "WallocTests", dependencies: ["Walloc", "WallocCLI", "WallocFuzz"]),
         .testTarget(name: "WallocMediaTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocCodingTests", dependencies: ["Walloc"]),
         .testTarget(name: "WallocTrainingTests", dependencies: ["Walloc"]),

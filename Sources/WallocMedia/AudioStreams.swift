@@ -24,6 +24,12 @@ public final class AudioReader {
     public let bitDepth: Int
 
     private var handle: OpaquePointer?
+    /// The file's size: a header's frame count is trusted for one allocation only up to
+    /// `trustedSamplesPerByte` samples per byte of file.
+    private let fileBytes: Int
+    /// Far above what lossless and lossy audio codecs reach on real recordings (FLAC about 2-4,
+    /// Vorbis and Opus about 10-30); only near-silence compresses further.
+    static let trustedSamplesPerByte = 64
     private let readsFloat: Bool
     private var scratchInt: [Int32] = []
     private var scratchFloat: [Float] = []
@@ -48,6 +54,7 @@ public final class AudioReader {
         channels = Int(info.channels)
         sampleRate = Int(info.samplerate)
         frames = Int(info.frames)
+        fileBytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         readsFloat = SndFile.isFloatEncoding(info.format)
         bitDepth = SndFile.bitDepth(info.format)
         self.handle = handle
@@ -65,6 +72,13 @@ public final class AudioReader {
         let n = min(count, frames - position)
         guard n <= AudioLimits.maxSamples / channels else {
             throw WallocError("\(url.path): \(n) frames x \(channels) channels is more than \(AudioLimits.maxSamples) samples in one read")
+        }
+        // A header can claim far more frames than the file holds (a 42-byte FLAC file claimed
+        // 800 million samples; found by fuzzing). Beyond what the file's size makes plausible,
+        // read in pieces, so memory follows what is really decoded and a short file fails early.
+        let piece = max(1, (1 << 22) / channels)
+        if n > piece, n * channels > Self.trustedSamplesPerByte * fileBytes {
+            return try readInPieces(n, piece: piece)
         }
         let block = max(1, SndFile.blockSamples / channels)
         var out = Tensor(uninitialized: [channels, n])
@@ -99,6 +113,29 @@ public final class AudioReader {
             }
         }
         position += n
+        return out
+    }
+
+    /// `read(frames: n)` as pieces of `piece` frames, joined once all of them were read.
+    private func readInPieces(_ n: Int, piece: Int) throws -> Tensor {
+        var parts = [Tensor]()
+        var done = 0
+        while done < n {
+            let part = try read(frames: min(piece, n - done))
+            parts.append(part)
+            done += part.shape[1]
+        }
+        var out = Tensor(uninitialized: [channels, n])
+        out.withUnsafeMutableBufferPointer { dst in
+            var offset = 0
+            for part in parts {
+                let m = part.shape[1]
+                part.withUnsafeBufferPointer { src in
+                    for c in 0..<channels { (dst.baseAddress! + c * n + offset).update(from: src.baseAddress! + c * m, count: m) }
+                }
+                offset += m
+            }
+        }
         return out
     }
 

@@ -92,25 +92,29 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Reads and validates `config.json`.
     public static func read(_ url: URL) throws -> ModelConfig {
-        let data = try FileIO.read(url)
+        try decode(FileIO.read(url), name: url.path)
+    }
+
+    /// Decodes and validates the text of a `config.json`; `name` labels error messages.
+    public static func decode(_ data: Data, name: String) throws -> ModelConfig {
         let config: ModelConfig
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: data)
         } catch let DecodingError.keyNotFound(key, _) {
-            throw WallocError("\(url.path): missing field '\(key.stringValue)'")
+            throw WallocError("\(name): missing field '\(key.stringValue)'")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw WallocError("\(url.path): field '\(field)' has the wrong type (\(context.debugDescription))")
+            throw WallocError("\(name): field '\(field)' has the wrong type (\(context.debugDescription))")
         } catch let DecodingError.dataCorrupted(context) {
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw WallocError("\(url.path): \(field.isEmpty ? "not valid JSON" : "bad value for '\(field)'") (\(context.debugDescription))")
+            throw WallocError("\(name): \(field.isEmpty ? "not valid JSON" : "bad value for '\(field)'") (\(context.debugDescription))")
         } catch {
-            throw WallocError("\(url.path): not a valid model configuration (\(error))")
+            throw WallocError("\(name): not a valid model configuration (\(error))")
         }
         do {
             try config.validate()
         } catch let e as WallocError {
-            throw WallocError("\(url.path): \(e.message)")
+            throw WallocError("\(name): \(e.message)")
         }
         return config
     }

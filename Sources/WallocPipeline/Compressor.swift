@@ -45,13 +45,18 @@ public struct Compressor: Sendable {
         var model: LatentModel?
         let entropyURL = url.appendingPathComponent(entropyFileName)
         if FileManager.default.fileExists(atPath: entropyURL.path) {
-            do {
-                model = try JSONDecoder().decode(LatentModel.self, from: try FileIO.read(entropyURL))
-            } catch {
-                throw WallocError("\(entropyURL.path): not a valid entropy model (\(error))")
-            }
+            model = try entropyModel(FileIO.read(entropyURL), name: entropyURL.path)
         }
         return Compressor(codec: codec, name: url.standardizedFileURL.lastPathComponent, entropyModel: model)
+    }
+
+    /// Decodes the text of an `entropy.json` (default entropy tables); `name` labels errors.
+    public static func entropyModel(_ data: Data, name: String) throws -> LatentModel {
+        do {
+            return try JSONDecoder().decode(LatentModel.self, from: data)
+        } catch {
+            throw WallocError("\(name): not a valid entropy model (\(error))")
+        }
     }
 
     // MARK: compression
