@@ -2,6 +2,7 @@
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
 #   make test-sanitized   the test suite under AddressSanitizer and LeakSanitizer
+#   make report-test   the walloc eval --html report rendered in headless Chromium (not part of make test)
 #   make fuzz   coverage-guided fuzzing of every parser (FUZZ_SECONDS=N per target; docs/fuzzing.md)
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
 #   make mpq    machine perceptual quality: classifiers on decoded walloc/JPEG/WebP/AVIF/Opus inputs (docs/mpq.md)
@@ -14,7 +15,7 @@ WALLOC := .build/release/walloc
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build demo test test-sanitized fuzz bench compare install compressed-learning mpq slurm-test clean
+.PHONY: deps build demo test test-sanitized fuzz report-test bench compare install compressed-learning mpq slurm-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -44,6 +45,11 @@ fuzz: deps
 	$(SWIFT) build $(RELEASE) --sanitize=fuzzer --sanitize=address --build-path .build-fuzz \
 		--product walloc-fuzz -Xswiftc -DWALLOC_LIBFUZZER
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+# Renders the visual report of the sample photo and music in headless Chromium (installs Debian's
+# chromium when missing and run as root) and checks that every picture was drawn.
+report-test: build
+	scripts/report-test.sh
 
 bench: build
 	$(WALLOC) bench

@@ -32,6 +32,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Write the results as JSON here.") var json: String
     @Option(help: "Also write one CSV row per (file, codec, setting) here.") var csv: String?
     @Option(help: "Also write rate-distortion plots (SVG) here.") var plot: String?
+    @Option(help: "Also write a self-contained visual report (HTML) here: charts, and per file the original beside walloc and each baseline at the closest rate (crops, differences; spectrograms and players for audio).")
+    var html: String?
+    @Option(help: "The walloc quality setting the HTML report shows (default: the model's default).") var htmlQuality: Int?
     @Option(help: "Shrink images whose longer side exceeds this many pixels before evaluating (area averaging).") var maxSide: Int?
     @Option(help: "Cut audio longer than this many seconds to its middle this long before evaluating.") var maxSeconds: Double?
     @Option(help: ArgumentHelp("Decoder tile and overlap in latent positions, TILE,OVERLAP (images; experiments).", visibility: .hidden))
@@ -42,10 +45,12 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        let outputs = [json, csv, plot].compactMap { $0 }.map { URL(fileURLWithPath: $0) }
+        let outputs = [json, csv, plot, html].compactMap { $0 }.map { URL(fileURLWithPath: $0) }
         guard Set(outputs.map(\.standardizedFileURL.path)).count == outputs.count else {
-            throw ValidationError("--json, --csv and --plot must name different files")
+            throw ValidationError("--json, --csv, --plot and --html must name different files")
         }
+        if let htmlQuality, !Quality.range.contains(htmlQuality) { throw ValidationError("--html-quality must be from 1 to 100") }
+        if htmlQuality != nil && html == nil { throw ValidationError("--html-quality needs --html") }
         let (files, _) = try expandInputs(data) { $0 == .image || $0 == .audio }
         let policy = OutputPolicy(force: force)
         for out in outputs { try policy.check(out, inputs: files) }
@@ -120,6 +125,19 @@ struct Eval: ParsableCommand {
             let count = Set(rows.map(\.file)).count
             let svg = report.plot(title: "\(names) vs baselines, \(count) file\(count == 1 ? "" : "s")").render()
             try FileIO.writeAtomically(Data(svg.utf8), to: URL(fileURLWithPath: plot))
+        }
+        if let html {
+            var samples = [FileSamples]()
+            let done = Set(rows.map(\.file))
+            let kept = files.filter { done.contains($0.lastPathComponent) }
+            for (i, file) in kept.enumerated() {
+                if !quiet { printError("[\(i + 1)/\(kept.count)] \(file.lastPathComponent): report pictures") }
+                samples.append(try evaluator.samples(file, rows: rows, quality: htmlQuality))
+            }
+            let names = compressors.map(\.name).joined(separator: ", ")
+            let page = try HTMLReport(report: report, files: samples, title: "\(names) vs baselines").render()
+            try FileIO.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: html))
+            if !quiet { printError("wrote \(html) (\(page.utf8.count / 1_000_000) MB)") }
         }
         if !quiet { print(report.table()) }
         if !failures.isEmpty {

@@ -80,7 +80,8 @@ public struct Evaluator: Sendable {
 
     // MARK: images
 
-    private func evaluateImage(_ url: URL) throws -> [EvalRow] {
+    /// The image as evaluated: read, shrunk to `maxSide`, without alpha.
+    func referenceImage(_ url: URL) throws -> Image {
         let image = try ImageIO.read(url)
         guard !image.isFloat else { throw WallocError("float TIFF images are not supported (metrics assume integer samples in [0, 1])") }
         var reference = image.pixels
@@ -96,6 +97,20 @@ public struct Evaluator: Sendable {
         guard min(h, w) >= ImageMetrics.minimumSide else {
             throw WallocError("image of \(w)x\(h) pixels is too small (SSIM needs at least \(ImageMetrics.minimumSide) pixels on each side)")
         }
+        return Image(pixels: reference, bitDepth: image.bitDepth, isFloat: false, format: image.format)
+    }
+
+    /// What a baseline codes for a grey or RGB reference: 8-bit RGB.
+    static func baselineInput(_ reference: Tensor) throws -> Tensor {
+        let (c, h, w) = (reference.shape[0], reference.shape[1], reference.shape[2])
+        guard c == 1 || c == 3 else { throw WallocError("the baselines take grey or RGB images, this one has \(c) channels") }
+        return PixelPacking.quantized(c == 3 ? reference : Tensor.stack([reference, reference, reference]).reshaped([3, h, w]), bits: 8)
+    }
+
+    private func evaluateImage(_ url: URL) throws -> [EvalRow] {
+        let image = try referenceImage(url)
+        let reference = image.pixels
+        let (c, h, w) = (reference.shape[0], reference.shape[1], reference.shape[2])
         let name = url.lastPathComponent
         let rawBytes = c * h * w * image.bitDepth / 8
         var rows = [EvalRow]()
@@ -113,8 +128,7 @@ public struct Evaluator: Sendable {
                                      reduction: compressor.codec.config.dimensionalityReduction, times: (t1 - t0, t2 - t1)))
         }
         guard !imageBaselines.isEmpty else { return rows }
-        guard c == 1 || c == 3 else { throw WallocError("the baselines take grey or RGB images, this one has \(c) channels") }
-        let rgb = PixelPacking.quantized(c == 3 ? reference : Tensor.stack([reference, reference, reference]).reshaped([3, h, w]), bits: 8)
+        let rgb = try Evaluator.baselineInput(reference)
         for (codec, qualities) in imageBaselines {
             for q in qualities {
                 let t0 = now()
@@ -158,7 +172,8 @@ public struct Evaluator: Sendable {
 
     // MARK: audio
 
-    private func evaluateAudio(_ url: URL) throws -> [EvalRow] {
+    /// The audio as evaluated: read, cut to `maxSeconds`.
+    func referenceAudio(_ url: URL) throws -> Audio {
         var audio = try AudioIO.read(url)
         guard audio.frames > 0 else { throw WallocError("the file holds no audio frames") }
         if let s = maxSeconds {
@@ -168,6 +183,11 @@ public struct Evaluator: Sendable {
                 audio = Audio(samples: audio.samples.lastAxis(start..<(start + keep)), sampleRate: audio.sampleRate, bitDepth: audio.bitDepth)
             }
         }
+        return audio
+    }
+
+    private func evaluateAudio(_ url: URL) throws -> [EvalRow] {
+        let audio = try referenceAudio(url)
         let name = url.lastPathComponent
         let reference = audio.samples
         var rows = [EvalRow]()
