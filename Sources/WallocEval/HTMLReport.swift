@@ -25,7 +25,7 @@ public struct HTMLReport {
         var body = "<h1>\(Self.escape(title))</h1>\n"
         body += "<p class=note>\(Self.escape(summaryLine))</p>\n"
         body += "<section class=charts>\(report.plot(title: title).render())</section>\n"
-        body += "<details open><summary>Means and BD-rates</summary><pre>\(Self.escape(report.table()))</pre></details>\n"
+        body += "<details><summary>Means and BD-rates (click to open)</summary><pre>\(Self.escape(report.table()))</pre></details>\n"
         for (i, file) in files.enumerated() {
             body += report.modality == .image ? try imageSection(file, index: i) : try audioSection(file)
         }
@@ -186,11 +186,19 @@ public struct HTMLReport {
     const C=128;
     function pixels(img,x,y){const c=document.createElement('canvas');c.width=C;c.height=C;
       const g=c.getContext('2d');g.drawImage(img,x,y,C,C,0,0,C,C);return g.getImageData(0,0,C,C);}
+    // The crop starts on the most detailed 128x128 window of the original (gradient energy).
+    function busiest(img,W,H){const c=document.createElement('canvas');c.width=W;c.height=H;
+      const g=c.getContext('2d');g.drawImage(img,0,0);const d=g.getImageData(0,0,W,H).data;
+      let best=-1,bx=0,by=0;
+      for(let y=0;y+C<=H;y+=32)for(let x=0;x+C<=W;x+=32){let e=0;
+        for(let v=y;v<y+C;v+=2)for(let u=x;u<x+C-1;u+=2){const i=4*(v*W+u);e+=Math.abs(d[i+1]-d[i+5]);}
+        if(e>best){best=e;bx=x;by=y;}}
+      return [bx,by];}
     function setup(sec){
       const W=+sec.dataset.w,H=+sec.dataset.h,ov=sec.querySelector('canvas.overview');
       const orig=document.getElementById(ov.dataset.src);
       const s=Math.min(1,520/W);ov.width=Math.round(W*s);ov.height=Math.round(H*s);
-      let cx=Math.max(0,Math.floor(W/2-C/2)),cy=Math.max(0,Math.floor(H/2-C/2));
+      let [cx,cy]=busiest(orig,W,H);
       const diff=sec.querySelector('input.diff');if(location.hash==='#diff')diff.checked=true;const crops=[...sec.querySelectorAll('canvas.crop')];
       function draw(){const g=ov.getContext('2d');g.drawImage(orig,0,0,ov.width,ov.height);
         g.strokeStyle='#ff0';g.lineWidth=2;g.strokeRect(cx*s,cy*s,C*s,C*s);
