@@ -1,7 +1,7 @@
 # Walloc: two commands on a fresh Debian machine.
 #   make demo   installs missing Debian packages, builds, runs the demo
 #   make test   installs missing Debian packages, builds, runs the test suite
-#   make test-sanitized   the test suite under AddressSanitizer and LeakSanitizer
+#   make test-sanitized   the test suite under AddressSanitizer and LeakSanitizer; kernels and coders under ThreadSanitizer
 #   make report-test   the walloc eval --html report rendered in headless Chromium (not part of make test)
 #   make fuzz   coverage-guided fuzzing of every parser (FUZZ_SECONDS=N per target; docs/fuzzing.md)
 #   make compressed-learning   the compressed-domain learning experiment (docs/compressed-learning.md)
@@ -33,10 +33,15 @@ test: deps
 
 # The whole test suite under AddressSanitizer and LeakSanitizer (its own build folder, optimised
 # so that it finishes; leaks of the libraries below Walloc are suppressed in
-# scripts/lsan-suppressions.txt). ThreadSanitizer is not part of it yet (README, Tests and fixtures).
+# scripts/lsan-suppressions.txt), then the suites of the parallel kernels and coders under
+# ThreadSanitizer (.build-tsan; any report fails the run).
+TSAN_TESTS := WallocCodingTests|WallocTests\.(ParityTests|RoundTripTests|StreamingTests|WaveletTests|RateDistortionTests|DeterminismTests|VariableRateTests|DefaultModelTests)|WallocTrainingTests\.(ConvGradientTests|Layer1DGradientTests)
 test-sanitized: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	$(SWIFT) test $(RELEASE) --sanitize=address --build-path .build-asan
+	TSAN_OPTIONS=halt_on_error=1 \
+	$(SWIFT) test $(RELEASE) --sanitize=thread --build-path .build-tsan --filter '$(TSAN_TESTS)'
+
 
 # libFuzzer + AddressSanitizer build of walloc-fuzz (its own build folder), then every target for
 # FUZZ_SECONDS seconds (default 60; or FUZZ_RUNS inputs) from the seed corpus in fuzz/corpus.

@@ -43,7 +43,7 @@ public enum LatentCoder {
         let channels = y.shape[0], n = y.count / channels
         var constant = [Bool](repeating: false, count: channels)
         var valid = true
-        let values = [Int32](unsafeUninitializedCapacity: y.count) { out, initialized in
+        let values = y.count == 0 ? [] : [Int32](unsafeUninitializedCapacity: y.count) { out, initialized in
             y.withUnsafeBufferPointer { src in
                 for c in 0..<channels {
                     let s = src.baseAddress! + c * n, d = out.baseAddress! + c * n

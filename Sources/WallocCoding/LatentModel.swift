@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import WallocTensor
 
 /// Default entropy model shipped with a codec (`entropy.json`): per latent channel, the predictor
@@ -141,7 +140,7 @@ final class PreparedModel: @unchecked Sendable {
         let decode: UnsafeMutablePointer<UInt8>
     }
 
-    private let state = Mutex<Coding?>(nil)
+    private let state = Locked<Coding?>(nil)
 
     func coding(_ model: LatentModel) -> Coding {
         state.withLock { c in

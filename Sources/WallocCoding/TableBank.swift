@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import WallocTensor
 
 /// A pointer that may cross threads (tables are immutable once built).
@@ -39,7 +38,7 @@ final class TableBank: @unchecked Sendable {
     let costs: [Float]
     /// Encoder symbols, `size × Tokens.maximumCount`.
     let encode: UnsafeMutablePointer<EncodeSymbol>
-    private let decodeTables = Mutex<[SharedPointer<UInt8>?]>([SharedPointer<UInt8>?](repeating: nil, count: TableBank.size))
+    private let decodeTables = Locked<[SharedPointer<UInt8>?]>([SharedPointer<UInt8>?](repeating: nil, count: TableBank.size))
 
     private init(bits: Int) {
         self.bits = bits
@@ -174,7 +173,7 @@ final class TableBank: @unchecked Sendable {
         }
     }
 
-    private static let banks = Mutex<[Int: TableBank]>([:])
+    private static let banks = Locked<[Int: TableBank]>([:])
 
     /// The bank for `bits`-bit latents (built once per process).
     static func shared(bits: Int) -> TableBank {

@@ -6,7 +6,7 @@ import WallocTensor
 
 /// The visual comparison report (`walloc eval --html`): one self-contained HTML page with the
 /// rate-distortion charts and summary, and per file the original beside Walloc and each baseline
-/// at the closest rate. Images get synchronised 2x crops (click the overview to move them) and a
+/// at the closest rate. Images get synchronised 2x crops (click the overview to move them; they start on the most detailed window) and a
 /// difference view; recordings get log-mel spectrograms and players. Every picture and sound is
 /// embedded losslessly (WebP, FLAC), so the page shows exactly what each codec decoded.
 public struct HTMLReport {

@@ -72,7 +72,7 @@ enum SampleConversion {
     static func interleaved<T: FixedWidthInteger & UnsignedInteger>(
         _ pixels: Tensor, channels: Int, count: Int, as _: T.Type
     ) -> [T] {
-        [T](unsafeUninitializedCapacity: count * channels) { buffer, initialized in
+        count * channels == 0 ? [] : [T](unsafeUninitializedCapacity: count * channels) { buffer, initialized in
             pixels.withUnsafeBufferPointer { src in
                 interleave(src.baseAddress!, planeStride: count, pixels: count, channels: channels,
                            into: buffer.baseAddress!)

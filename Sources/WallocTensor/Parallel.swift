@@ -62,6 +62,11 @@ final class WorkerPool: @unchecked Sendable {
     private var job: (@Sendable (Int) -> Void)?
     private var iterations = 0
     private var participants = 0
+    /// Addresses for ThreadSanitizer's annotations of the spin waits: a job published to the
+    /// workers, and the workers' part of it finished.
+    private let markers = UnsafeMutableRawPointer.allocate(byteCount: 2, alignment: 1)
+    private var published: UnsafeRawPointer { UnsafeRawPointer(markers) }
+    private var finished: UnsafeRawPointer { UnsafeRawPointer(markers + 1) }
 
     /// Runs `body` for `0..<iterations` on up to `threads` threads (the caller included).
     /// A nested or concurrent call runs inline on its own thread.
@@ -83,6 +88,7 @@ final class WorkerPool: @unchecked Sendable {
             participants = helpers
             next.store(0, ordering: .relaxed)
             pending.store(helpers, ordering: .relaxed)
+            ThreadSanitizer.release(published)
             generation.add(1, ordering: .releasing)
             lock.broadcast()
             lock.unlock()
@@ -93,6 +99,7 @@ final class WorkerPool: @unchecked Sendable {
                 spins += 1
                 if spins > 1000 { sched_yield() }
             }
+            ThreadSanitizer.acquire(finished)
             lock.lock()
             job = nil
             lock.unlock()
@@ -136,11 +143,13 @@ final class WorkerPool: @unchecked Sendable {
                 lock.unlock()
             }
             seen = generation.load(ordering: .acquiring)
+            ThreadSanitizer.acquire(published)
             lock.lock()
             let active = index < participants
             lock.unlock()
             if active {
                 runJob()
+                ThreadSanitizer.release(finished)
                 pending.subtract(1, ordering: .releasing)
             }
         }

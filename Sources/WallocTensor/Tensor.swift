@@ -32,14 +32,16 @@ public struct Tensor: Sendable, Equatable {
     public init(uninitialized shape: [Int]) {
         let n = Tensor.count(of: shape)
         self.shape = shape
-        self.scalars = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+        self.scalars = n == 0 ? [] : [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
     }
 
     /// A tensor whose storage is filled by `body`, which must write every element.
     public init(uninitializedShape shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         let n = Tensor.count(of: shape)
         self.shape = shape
-        self.scalars = try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+        // Never `unsafeUninitializedCapacity: 0`: the standard library then writes the count into
+        // the empty-array singleton shared by every thread (a data race ThreadSanitizer reports).
+        self.scalars = n == 0 ? [] : try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
             try body(buffer)
             initialized = n
         }

@@ -6,7 +6,7 @@ enum PixelPacking {
     /// NaN to 0), as WallocMedia's encoders do.
     static func interleaved8(_ pixels: Tensor) -> [UInt8] {
         let (c, n) = (pixels.shape[0], pixels.shape[1] * pixels.shape[2])
-        return [UInt8](unsafeUninitializedCapacity: c * n) { out, initialized in
+        return c * n == 0 ? [] : [UInt8](unsafeUninitializedCapacity: c * n) { out, initialized in
             pixels.withUnsafeBufferPointer { src in
                 parallelChunks(n, minChunk: 1 << 15) { range in
                     for ch in 0..<c {
