@@ -1,8 +1,8 @@
 import Foundation
 
-/// A value behind a lock. It is an `NSLock` (a pthread mutex), which ThreadSanitizer sees: the
-/// Synchronization module's `Mutex` waits on futexes directly, so ThreadSanitizer reported the
-/// accesses it guards as races (`make test-sanitized`).
+/// A value behind a lock: an `NSLock` (a pthread mutex), which ThreadSanitizer intercepts. Used
+/// instead of the Synchronization module's `Mutex`, inside whose `withLock` an earlier
+/// ThreadSanitizer run reported races (`make test-sanitized`).
 public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
