@@ -46,9 +46,11 @@ test-sanitized: deps
 # libFuzzer + AddressSanitizer build of walloc-fuzz (its own build folder), then every target for
 # FUZZ_SECONDS seconds (default 60; or FUZZ_RUNS inputs) from the seed corpus in fuzz/corpus.
 # Fails on any finding. FUZZ_TARGETS picks targets (default: all).
+# (swiftc keeps only its last -sanitize= option, and SwiftPM writes one per --sanitize in no fixed
+# order, so the Swift code gets both as one option: otherwise a build got coverage or ASan, not both.)
 fuzz: deps
 	$(SWIFT) build $(RELEASE) --sanitize=fuzzer --sanitize=address --build-path .build-fuzz \
-		--product walloc-fuzz -Xswiftc -DWALLOC_LIBFUZZER
+		--product walloc-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DWALLOC_LIBFUZZER
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 # Renders the visual report of the sample photo and music in headless Chromium (installs Debian's
