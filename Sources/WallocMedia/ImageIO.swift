@@ -24,6 +24,24 @@ public enum ImageIO {
         }
     }
 
+    /// Width and height from a PNG or WebP header, without decoding the pixels; nil for other
+    /// formats or a header too short to tell.
+    public static func headerSize(_ data: Data) -> (width: Int, height: Int)? {
+        switch ImageFormat(magic: data) {
+        case .png?:
+            // Signature (8), chunk length (4), "IHDR" (4), then width and height, big-endian.
+            guard data.count >= 24 else { return nil }
+            let b = [UInt8](data.prefix(24))
+            guard b[12] == 0x49, b[13] == 0x48, b[14] == 0x44, b[15] == 0x52 else { return nil }
+            func be(_ i: Int) -> Int { b[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
+            return (be(16), be(20))
+        case .webp?:
+            return WebPCodec.headerSize(data)
+        default:
+            return nil
+        }
+    }
+
     /// Encodes `[C, H, W]` (or `[H, W]`) float32 pixels.
     ///
     /// Integer formats clamp samples to [0, 1] and round `value * (2^bitDepth - 1)` to nearest.

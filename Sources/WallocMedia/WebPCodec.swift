@@ -4,6 +4,16 @@ import WallocTensor
 
 /// WebP through libwebp: RGB or RGBA, lossy with a quality or exact lossless.
 enum WebPCodec {
+    /// Width and height from the bitstream's header (libwebp's `WebPGetInfo`), or nil.
+    static func headerSize(_ data: Data) -> (width: Int, height: Int)? {
+        data.withUnsafeBytes { raw -> (width: Int, height: Int)? in
+            guard let base = raw.bindMemory(to: UInt8.self).baseAddress else { return nil }
+            var w: Int32 = 0, h: Int32 = 0
+            guard WebPGetInfo(base, raw.count, &w, &h) != 0 else { return nil }
+            return (Int(w), Int(h))
+        }
+    }
+
     static func decode(_ data: Data, name: String) throws -> Image {
         try data.withUnsafeBytes { raw -> Image in
             guard let base = raw.bindMemory(to: UInt8.self).baseAddress else {

@@ -58,9 +58,14 @@ public enum LatentImage {
     /// Inverse of `encode` for latents of `shape` `[N, h, w]`.
     public static func decode(_ data: Data, shape: [Int], bits: Int) throws -> Tensor {
         guard shape.count == 3, bits <= 8 else { throw WallocError("latent images hold 2D latents of at most 8 bits") }
-        let image = try ImageIO.decode(data, name: "latent image")
         let n = shape[0], h = shape[1], w = shape[2]
         let (c, side) = layout(n)
+        // The size from the header first: a few hundred bytes can declare millions of pixels,
+        // which took half a second to decode before the shape check refused them (fuzzing).
+        if let size = ImageIO.headerSize(data), size.width != side * w || size.height != side * h {
+            throw WallocError("corrupt stream: the latent image is \(size.width)x\(size.height) pixels, expected \(side * w)x\(side * h)")
+        }
+        let image = try ImageIO.decode(data, name: "latent image")
         var pixels = image.pixels
         if c == 1 && pixels.rank == 3 && pixels.shape[0] == 3 { pixels = pixels.slice(0).reshaped([1] + Array(pixels.shape.dropFirst())) }
         guard pixels.shape == [c, side * h, side * w] else {

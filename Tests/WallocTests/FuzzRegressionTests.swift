@@ -67,4 +67,18 @@ struct FuzzRegressionTests {
         #expect(p.terminationReason == .exit && p.terminationStatus == 1, "\(message)")
         #expect(message.contains("truncated file"), "\(message)")
     }
+
+    /// Found by fuzzing: 141 bytes of lossless WebP declare 3082x3075 pixels for a 10x6 latent
+    /// image, and were decoded (half a second, 9.5 million pixels) before the shape check refused
+    /// them. The size is now read from the header first.
+    @Test("a latent image that declares millions of pixels is refused from its header")
+    func latentImageRefusedFromHeader() throws {
+        let data = try Data(contentsOf: Self.root.appendingPathComponent("regressions/latent-image/declares-3082x3075-pixels.bin"))
+        do {
+            try FuzzTarget.latentImage.body(data)
+            Issue.record("accepted")
+        } catch {
+            #expect("\(error)".contains("3082x3075 pixels, expected 10x6"), "\(error)")
+        }
+    }
 }
