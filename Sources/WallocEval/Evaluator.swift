@@ -148,7 +148,7 @@ public struct Evaluator: Sendable {
         return rows
     }
 
-    private func imageRow(file: String, codec: String, setting: String, parameter: Double?, reference: Tensor, output: Tensor,
+    func imageRow(file: String, codec: String, setting: String, parameter: Double?, reference: Tensor, output: Tensor,
                           bytes: Int, rawBytes: Int, reduction: Double?, times: (Double, Double)) throws -> EvalRow {
         let (h, w) = (reference.shape[1], reference.shape[2])
         let psnr = try ImageMetrics.psnr(reference, output)
@@ -214,7 +214,7 @@ public struct Evaluator: Sendable {
         return rows
     }
 
-    private func audioRow(file: String, codec: String, setting: String, parameter: Double?, audio: Audio, output: Tensor,
+    func audioRow(file: String, codec: String, setting: String, parameter: Double?, audio: Audio, output: Tensor,
                           bytes: Int, reduction: Double?, times: (Double, Double)) throws -> EvalRow {
         var metrics: [String: Double] = [
             "kbps": RateMetrics.kilobitsPerSecond(bytes: bytes, frames: audio.frames, sampleRate: audio.sampleRate),

@@ -75,11 +75,14 @@ public struct HTMLReport {
     }
 
     func imageCaption(_ s: DecodedSample) -> String {
-        guard let bpp = s.metrics["bpp"] else { return "reference" }
-        var parts = [String(format: "%.3f bpp", bpp)]
-        if let p = s.metrics["psnr"] { parts.append(String(format: "%.2f dB PSNR", p)) }
-        if let m = s.metrics["ms_ssim"] { parts.append(String(format: "MS-SSIM %.4f", m)) }
-        return parts.joined(separator: " · ")
+        Self.caption(s.metrics, [("bpp", "%.3f bpp"), ("psnr", "%.2f dB PSNR"), ("ms_ssim", "MS-SSIM %.4f")])
+    }
+
+    /// The metrics present in `formats`' order, joined by " · "; "reference" without the first
+    /// (the rate), which only the original lacks.
+    static func caption(_ metrics: [String: Double], _ formats: [(key: String, format: String)]) -> String {
+        guard metrics[formats[0].key] != nil else { return "reference" }
+        return formats.compactMap { f in metrics[f.key].map { String(format: f.format, $0) } }.joined(separator: " · ")
     }
 
     /// Lossless WebP of `[C, H, W]` pixels in [0, 1] (grey shown as RGB).
@@ -94,10 +97,10 @@ public struct HTMLReport {
     func audioSection(_ file: FileSamples) throws -> String {
         guard let rate = file.sampleRate, let original = file.samples.first else { return "" }
         let spectrogram = LogMelSpectrogram(sampleRate: rate, nFFT: 2048, hop: 512, mels: 128)
-        let top = Self.logMel(original.signal, spectrogram).max() ?? 0
+        let mels = file.samples.map { Self.logMel($0.signal, spectrogram) }
+        let top = mels[0].max() ?? 0
         var figures = ""
-        for s in file.samples {
-            let mel = Self.logMel(s.signal, spectrogram)
+        for (s, mel) in zip(file.samples, mels) {
             let png = try Self.spectrogramPNG(mel, mels: spectrogram.mels, top: top)
             figures += "<figure class=audio><img class=spec alt=\"log-mel spectrogram\" src=\"data:image/png;base64,\(png.base64EncodedString())\">"
                 + "<figcaption><b>\(Self.escape(s.codec))</b> \(Self.escape(s.setting)) \(Self.escape(audioCaption(s)))<br>"
@@ -115,11 +118,7 @@ public struct HTMLReport {
     }
 
     func audioCaption(_ s: DecodedSample) -> String {
-        guard let kbps = s.metrics["kbps"] else { return "· reference" }
-        var parts = [String(format: "· %.1f kbps", kbps)]
-        if let v = s.metrics["snr"] { parts.append(String(format: "%.2f dB SNR", v)) }
-        if let v = s.metrics["log_mel"] { parts.append(String(format: "log-mel %.3f", v)) }
-        return parts.joined(separator: " · ")
+        "· " + Self.caption(s.metrics, [("kbps", "%.1f kbps"), ("snr", "%.2f dB SNR"), ("log_mel", "log-mel %.3f")])
     }
 
     /// `[frames, mels]` log10 mel power, averaged over channels.

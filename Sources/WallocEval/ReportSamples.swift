@@ -47,15 +47,14 @@ extension Evaluator {
         if modality == .image {
             let image = try referenceImage(url)
             let reference = image.pixels
-            let file = try compressor.compress(image: Image(pixels: reference, bitDepth: image.bitDepth, isFloat: false, format: image.format)).file
-            guard case .image(let pixels, let depth) = try compressor.decompress(try WLCFile.decode(file.encode())) else {
+            let bytes = try compressor.compress(image: Image(pixels: reference, bitDepth: image.bitDepth, isFloat: false, format: image.format)).file.encode()
+            guard case .image(let pixels, let depth) = try compressor.decompress(try WLCFile.decode(bytes)) else {
                 throw WallocError("the model did not decode an image")
             }
             let ours = PixelPacking.quantized(pixels, bits: depth)
-            let (h, w) = (reference.shape[1], reference.shape[2])
-            var metrics = ["bpp": RateMetrics.bitsPerPixel(bytes: file.encode().count, width: w, height: h),
-                           "psnr": try ImageMetrics.psnr(reference, ours)]
-            metrics["ms_ssim"] = try ImageMetrics.structuralSimilarity(reference, ours).msSSIM
+            let metrics = try imageRow(file: name, codec: Evaluator.codecName, setting: label, parameter: nil, reference: reference,
+                                       output: ours, bytes: bytes.count, rawBytes: reference.count * image.bitDepth / 8,
+                                       reduction: nil, times: (0, 0)).metrics
             var out = [DecodedSample(codec: "original", setting: "", metrics: [:], signal: reference),
                        DecodedSample(codec: Evaluator.codecName, setting: label, metrics: metrics, signal: ours)]
             let rgb = imageBaselines.isEmpty ? reference : try Evaluator.baselineInput(reference)
@@ -69,15 +68,12 @@ extension Evaluator {
         }
 
         let audio = try referenceAudio(url)
-        let file = try compressor.compress(audio: audio)
-        guard case .audio(let decoded, _, _) = try compressor.decompress(try WLCFile.decode(file.encode())) else {
+        let bytes = try compressor.compress(audio: audio).encode()
+        guard case .audio(let decoded, _, _) = try compressor.decompress(try WLCFile.decode(bytes)) else {
             throw WallocError("the model did not decode audio")
         }
-        var metrics = ["kbps": RateMetrics.kilobitsPerSecond(bytes: file.encode().count, frames: audio.frames, sampleRate: audio.sampleRate),
-                       "snr": try AudioMetrics.snr(audio.samples, decoded)]
-        if audio.frames > 1024 {
-            metrics["log_mel"] = try AudioMetrics.spectralComparison(audio.samples, decoded, sampleRate: audio.sampleRate).logMelDistance
-        }
+        let metrics = try audioRow(file: name, codec: Evaluator.codecName, setting: label, parameter: nil, audio: audio,
+                                   output: decoded, bytes: bytes.count, reduction: nil, times: (0, 0)).metrics
         var out = [DecodedSample(codec: "original", setting: "", metrics: [:], signal: audio.samples),
                    DecodedSample(codec: Evaluator.codecName, setting: label, metrics: metrics, signal: decoded)]
         for (codec, _) in audioBaselines {

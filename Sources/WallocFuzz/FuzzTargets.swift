@@ -76,8 +76,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             let b = [UInt8](data.prefix(3))
             _ = try LatentImage.decode(Data(data.dropFirst(3)), shape: [1 + Int(b[0] % 64), 1 + Int(b[1] % 32), 1 + Int(b[2] % 32)], bits: 8)
         case .safetensors:
-            let file = try Safetensors.decode(data)
-            for (name, tensor) in file.tensors { _ = (name, tensor.count, file.dtypes[name]) }
+            _ = try Safetensors.decode(data)
         case .npy:
             _ = try NPY.decode(data)
         case .config:
@@ -100,24 +99,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
 /// The default models, loaded once per process.
 enum FuzzModels {
-    nonisolated(unsafe) private static var imageModel: Compressor?
-    nonisolated(unsafe) private static var audioModel: Compressor?
-    private static let lock = NSLock()
+    private static let models = Locked<[Modality: Compressor]>([:])
 
     static func image() throws -> Compressor { try load(.image) }
     static func audio() throws -> Compressor { try load(.audio) }
 
     private static func load(_ modality: Modality) throws -> Compressor {
-        lock.lock()
-        defer { lock.unlock() }
-        if modality == .image, let imageModel { return imageModel }
-        if modality == .audio, let audioModel { return audioModel }
-        guard let dir = DefaultModels.directory(for: modality) else {
-            fatalError("walloc-fuzz: the default \(modality.rawValue) model was not found (searched \(DefaultModels.searchPath.map(\.path)))")
+        try models.withLock { models in
+            if let c = models[modality] { return c }
+            guard let dir = DefaultModels.directory(for: modality) else {
+                fatalError("walloc-fuzz: the default \(modality.rawValue) model was not found (searched \(DefaultModels.searchPath.map(\.path)))")
+            }
+            let c = try Compressor.load(modelDirectory: dir)
+            models[modality] = c
+            return c
         }
-        let c = try Compressor.load(modelDirectory: dir)
-        if modality == .image { imageModel = c } else { audioModel = c }
-        return c
     }
 
     /// A per-process scratch file path.
