@@ -3,8 +3,12 @@ import PackageDescription
 
 #if os(Linux)
 let blasDependencies: [Target.Dependency] = ["CBLAS"]
+let kernelDependencies: [Target.Dependency] = ["CDNNL"]
 let cryptoDependencies: [Target.Dependency] = ["CCrypto"]
 let blasTargets: [Target] = [
+    // oneDNN's convolutions (WallocNN's Kernels). Debian's libdnnl-dev ships no pkg-config file;
+    // its header and library are in the default search paths.
+    .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
     .systemLibrary(
         name: "CBLAS",
         pkgConfig: "openblas",
@@ -19,6 +23,7 @@ let blasTargets: [Target] = [
 ]
 #else
 let blasDependencies: [Target.Dependency] = []
+let kernelDependencies: [Target.Dependency] = []
 let cryptoDependencies: [Target.Dependency] = []
 let blasTargets: [Target] = []
 #endif
@@ -39,7 +44,7 @@ let package = Package(
     targets: blasTargets + [
         .target(name: "WallocTensor", dependencies: blasDependencies),
         .target(name: "WallocWavelets", dependencies: ["WallocTensor"]),
-        .target(name: "WallocNN", dependencies: ["WallocTensor"]),
+        .target(name: "WallocNN", dependencies: ["WallocTensor"] + kernelDependencies),
         .target(name: "WallocIO", dependencies: ["WallocTensor"]),
         .target(
             name: "WallocModels",

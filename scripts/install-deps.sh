@@ -6,7 +6,7 @@
 #                                           the text images, espeak-ng and Wesnoth's music for the
 #                                           spoken words (not needed by the build or the tests)
 set -eu
-PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libavif-dev libjxl-dev libfreetype-dev libopusenc-dev libopusfile-dev libsamplerate0-dev"
+PACKAGES="pkg-config libssl-dev zlib1g-dev libopenblas-dev libdnnl-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libsndfile1-dev libavif-dev libjxl-dev libfreetype-dev libopusenc-dev libopusfile-dev libsamplerate0-dev"
 EXPERIMENT_PACKAGES="fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf plasma-workspace-wallpapers espeak-ng wesnoth-1.16-music"
 if [ "${1:-}" = --experiments ]; then PACKAGES="$PACKAGES $EXPERIMENT_PACKAGES"; fi
 missing=""

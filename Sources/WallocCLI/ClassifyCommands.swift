@@ -50,7 +50,7 @@ struct ClassifyTrain: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        try compute.apply()
+        try compute.apply(defaultPrecision: .fp32)
         let outURL = URL(fileURLWithPath: output)
         if FileManager.default.fileExists(atPath: outURL.appendingPathComponent(ClassifierStore.descriptionFile).path) && !force {
             throw WallocError("\(output): already holds a classifier (use --force to replace it)")
@@ -142,7 +142,7 @@ struct ClassifyEval: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        try compute.apply()
+        try compute.apply(defaultPrecision: .fp32)
         let (classifier, description) = try ClassifierStore.load(URL(fileURLWithPath: model))
         let set = try LabeledDataset.load(URL(fileURLWithPath: data))
         let m = set.manifest

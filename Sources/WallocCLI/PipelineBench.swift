@@ -60,7 +60,7 @@ struct PipelineBench {
             Stopwatch.median(try Stopwatch.measure(warmup: warmup, repetitions: repetitions, body))
         }
         var row: [String: Any] = ["model": compressor.name, "modality": codec.modality.rawValue, "shape": x.shape,
-                                  "threads": Threading.count]
+                                  "threads": Threading.count, "kernels": Kernels.summary]
         row["wpt_s"] = try median { _ = try codec.analysis(x) }
         row["encode_s"] = try median { _ = try codec.encode(x) }
         let latents = try codec.encode(x)
@@ -124,7 +124,7 @@ struct PipelineBench {
         let shape = row["shape"] as? [Int] ?? []
         let audio = row["modality"] as? String == Modality.audio.rawValue
         let amount = audio ? Double(shape.last ?? 0) / Double(sampleRate) : Double(shape.dropFirst().reduce(1, *)) / 1e6
-        var lines = ["\(row["model"] ?? "")  \(shape)  threads=\(row["threads"] ?? "")"
+        var lines = ["\(row["model"] ?? "")  \(shape)  threads=\(row["threads"] ?? "")  kernels: \(row["kernels"] ?? "")"
             + (audio ? String(format: "  (%.1f s at %d Hz)", amount, sampleRate) : "")]
         let stages = [("wpt_s", "WPT"), ("encode_s", "encode (to latents)"), ("entropy_encode_s", "entropy encode"),
                       ("entropy_decode_s", "entropy decode"), ("decode_s", "decode (from latents)"),

@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        try compute.apply()
+        try compute.apply(defaultPrecision: .fp32)
         var recipe = try TrainingRecipe.read(URL(fileURLWithPath: config))
         if let steps { recipe.training.steps = steps }
         if let batchSize { recipe.training.batchSize = batchSize }

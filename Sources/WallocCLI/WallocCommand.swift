@@ -15,9 +15,29 @@ struct WallocCommand: ParsableCommand {
 struct ComputeOptions: ParsableArguments {
     @Option(name: .long, help: "Threads to use (default: all cores).")
     var threads: Int?
+    @Option(name: .long, help: "Convolution kernels of the decoder networks: onednn or blas (default: onednn where built in; env WALLOC_KERNELS).")
+    var kernels: String?
+    @Option(name: .long, help: "Decoder precision: auto (bf16 where the CPU has bf16 dot products), fp32 (exact) or bf16.")
+    var precision: String?
 
-    func apply() throws {
+    /// Applies the options; commands that train or compare against reference values pass
+    /// `defaultPrecision: .fp32`.
+    func apply(defaultPrecision: Kernels.Precision = .auto) throws {
         Allocator.retainFreedMemory()
+        if let kernels {
+            guard let b = Kernels.Backend(rawValue: kernels.lowercased()) else {
+                throw ValidationError("--kernels must be one of: \(Kernels.Backend.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            Kernels.setBackend(b)
+        }
+        if let precision {
+            guard let p = Kernels.Precision(rawValue: precision.lowercased()) else {
+                throw ValidationError("--precision must be one of: \(Kernels.Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            Kernels.setPrecision(p)
+        } else {
+            Kernels.setPrecision(defaultPrecision)
+        }
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Threading.setCount(threads)

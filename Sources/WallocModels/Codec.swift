@@ -284,11 +284,13 @@ public struct Codec: Module {
         var network = y
         if let gains = networkInputGains(quality: Float(quality)) { network.scaleChannels(by: gains) }
         let input = decoderInput(side.map { Tensor.concatenateChannels(network, $0) } ?? network, quality: Float(quality))
-        var x: Tensor
-        switch decoder {
-        case .pointwise2D(let m): x = m(input)
-        case .vae(let m): x = m(input)
-        case .oobleck(let m): x = m(input)
+        // The decoder network runs on the kernels and precision `Kernels` selects.
+        var x: Tensor = Kernels.decoding {
+            switch decoder {
+            case .pointwise2D(let m): m(input)
+            case .vae(let m): m(input)
+            case .oobleck(let m): m(input)
+            }
         }
         if let bandScale { x.scaleChannels(by: bandScale.scalars) }
         if let gain = config.rate?.outputGain(quality: Float(quality)), gain != 1 { x.scale(by: gain) }

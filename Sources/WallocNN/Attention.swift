@@ -70,6 +70,7 @@ public struct SpatialSelfAttention: Module {
         let block = SpatialSelfAttention.blockSize(p)
         let blocks = (p + block - 1) / block
         var out = Tensor(uninitialized: x.shape)
+        let bf16 = SpatialSelfAttention.bf16Products
         h.withUnsafeBufferPointer { hb in
             qkv.withUnsafeMutableBufferPointer { qb in
                 attended.withUnsafeMutableBufferPointer { ab in
@@ -82,14 +83,26 @@ public struct SpatialSelfAttention: Module {
                                               b: hb.baseAddress! + sample * c * p, ldb: p, c: q, ldc: p)
                                 }
                                 addBias(qkvBias, q, samples: 1, channels: 3 * c, length: p)
+                                // bfloat16 copies of Q, K, V for the two products, when decoding at bf16.
+                                let half = bf16 ? UnsafeMutablePointer<UInt16>.allocate(capacity: 3 * c * p) : nil
+                                defer { half?.deallocate() }
+                                if let half {
+                                    parallelChunks(3 * c * p, minChunk: 1 << 14) { r in
+                                        BFloat16.convert(q + r.lowerBound, half + r.lowerBound, count: r.count)
+                                    }
+                                }
                                 // Flash-style: one block of queries per task, single-threaded GEMMs.
                                 parallelFor(blocks) { b in
                                     let p0 = b * block, rows = min(block, p - p0)
                                     withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * p + rows) { buf in
                                         let s = buf.baseAddress!, sum = s + rows * p
-                                        BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                                        if !(half.map { SpatialSelfAttention.scores(half: $0, c: c, p: p, p0: p0, rows: rows, s: s) } ?? false) {
+                                            BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                                        }
                                         for r in 0..<rows { sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
-                                        BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                        if !(half.map { SpatialSelfAttention.weighted(half: $0, c: c, p: p, p0: p0, rows: rows, s: s, att: att) } ?? false) {
+                                            BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                                        }
                                         // softmax normalisation, applied to the C x rows result instead of the rows x P scores
                                         for ch in 0..<c {
                                             let o = att + ch * p + p0
@@ -113,5 +126,42 @@ public struct SpatialSelfAttention: Module {
             }
         }
         return out
+    }
+
+    /// Whether the attention products run in bfloat16 (`Kernels.effectivePrecision`, with oneDNN).
+    static var bf16Products: Bool {
+        #if canImport(CDNNL)
+        return Kernels.active && Kernels.effectivePrecision == .bf16
+        #else
+        return false
+        #endif
+    }
+
+    /// Scores of one block of queries, `s (rows x p) = Qᵀ[p0 ..< p0 + rows] · K`, from the bfloat16
+    /// copy of `[Q; K; V]` (`3c x p`); false where oneDNN cannot run it.
+    static func scores(half: UnsafeMutablePointer<UInt16>, c: Int, p: Int, p0: Int, rows: Int, s: UnsafeMutablePointer<Float>) -> Bool {
+        #if canImport(CDNNL)
+        return OneDNNMatmul.multiply(half + p0, .init(rows: rows, cols: c, rowStride: 1, colStride: p),
+                                     half + c * p, .init(rows: c, cols: p, rowStride: p, colStride: 1),
+                                     s, .init(rows: rows, cols: p, rowStride: p, colStride: 1))
+        #else
+        return false
+        #endif
+    }
+
+    /// `att[:, p0 ..< p0 + rows] = V · Pᵀ` for the block's exponentiated scores `s` (rounded to
+    /// bfloat16 in a temporary buffer); false where oneDNN cannot run it.
+    static func weighted(half: UnsafeMutablePointer<UInt16>, c: Int, p: Int, p0: Int, rows: Int, s: UnsafeMutablePointer<Float>,
+                         att: UnsafeMutablePointer<Float>) -> Bool {
+        #if canImport(CDNNL)
+        return withUnsafeTemporaryAllocation(of: UInt16.self, capacity: rows * p) { pb in
+            BFloat16.convert(s, pb.baseAddress!, count: rows * p)
+            return OneDNNMatmul.multiply(half + 2 * c * p, .init(rows: c, cols: p, rowStride: p, colStride: 1),
+                                         pb.baseAddress!, .init(rows: p, cols: rows, rowStride: 1, colStride: p),
+                                         att + p0, .init(rows: c, cols: rows, rowStride: p, colStride: 1))
+        }
+        #else
+        return false
+        #endif
     }
 }

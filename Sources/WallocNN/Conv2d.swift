@@ -14,6 +14,8 @@ public struct Conv2d: Module {
     public let dilation: Int
     /// Weights reordered to `[kh·kw, out, in]`, one GEMM-ready matrix per kernel offset.
     public private(set) var packed: Tensor
+    /// oneDNN primitives and weights for this layer's input shapes (`Kernels`), made on first use.
+    var oneDNNCache = OneDNNConvolutionCache()
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
@@ -37,6 +39,7 @@ public struct Conv2d: Module {
     }
 
     public mutating func parametersDidChange() {
+        oneDNNCache = OneDNNConvolutionCache()
         let co = weight.shape[0], ci = weight.shape[1], kk = weight.shape[2] * weight.shape[3]
         packed = Tensor(uninitializedShape: [kk, co, ci]) { p in
             weight.withUnsafeBufferPointer { w in
@@ -74,6 +77,9 @@ public struct Conv2d: Module {
         let (kh, kw) = kernel, d = dilation
         let (ho, wo) = outputSize(h, w)
         precondition(ho > 0 && wo > 0, "Conv2d input \(h)x\(w) too small")
+        #if canImport(CDNNL)
+        if Kernels.active, let y = oneDNNForward(x, bf16: Kernels.effectivePrecision == .bf16) { return y }
+        #endif
         var out = Tensor(uninitialized: [n, co, ho, wo])
         if kh == 1 && kw == 1 && padding.h == 0 && padding.w == 0 {
             // Pointwise: one GEMM per sample.

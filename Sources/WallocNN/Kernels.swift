@@ -1,0 +1,102 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+import WallocTensor
+
+/// Which kernels run the convolutions of the decoder networks, and at what precision: the one
+/// seam between the layers and the libraries that compute them.
+///
+/// - `Backend.onednn` (the default where Walloc is built with oneDNN): oneDNN's convolutions,
+///   whose code oneDNN generates when it runs for the best instructions of this CPU (AVX2,
+///   AVX-512, AVX-512 with bf16, AMX, or Arm's). `ONEDNN_MAX_CPU_ISA` (for example `AVX2`) limits it.
+/// - `Backend.blas`: shifted GEMMs through the platform's BLAS (OpenBLAS, Accelerate).
+///
+/// Precision applies to the oneDNN backend: `.bf16` rounds a convolution's inputs and weights to
+/// bfloat16 and accumulates in float32 (where the CPU has bf16 dot products); `.fp32` is exact
+/// float32. `.auto` is bf16 where the CPU supports it, else fp32. The library starts at `.fp32`;
+/// the command line decodes at `.auto` (`--precision`). Only decoder networks use these kernels
+/// (`decoding`); training passes, encoders and linear skip paths do not.
+public enum Kernels {
+    public enum Backend: String, Sendable, CaseIterable {
+        case onednn, blas
+    }
+
+    public enum Precision: String, Sendable, CaseIterable {
+        case auto, fp32, bf16
+    }
+
+    private static let backendCode = Atomic<Int>(-1)
+    private static let precisionCode = Atomic<Int>(1)
+
+    /// The backend in use: the value set with `setBackend`, else `WALLOC_KERNELS` from the
+    /// environment (`onednn` or `blas`), else oneDNN where it is built in.
+    public static var backend: Backend {
+        let code = backendCode.load(ordering: .relaxed)
+        if code >= 0 { return Backend.allCases[code] }
+        return defaultBackend
+    }
+
+    /// The default backend (`WALLOC_KERNELS`, else oneDNN where available).
+    public static let defaultBackend: Backend = {
+        if let name = ProcessInfo.processInfo.environment["WALLOC_KERNELS"], let b = Backend(rawValue: name.lowercased()) {
+            return b == .onednn && !OneDNN.isAvailable ? .blas : b
+        }
+        return OneDNN.isAvailable ? .onednn : .blas
+    }()
+
+    /// Selects the backend for the whole process (`.onednn` falls back to BLAS where oneDNN is
+    /// not built in).
+    public static func setBackend(_ b: Backend) {
+        let chosen = b == .onednn && !OneDNN.isAvailable ? Backend.blas : b
+        backendCode.store(Backend.allCases.firstIndex(of: chosen)!, ordering: .relaxed)
+    }
+
+    /// The precision setting (possibly `.auto`).
+    public static var precision: Precision { Precision.allCases[precisionCode.load(ordering: .relaxed)] }
+
+    /// Sets the precision for the whole process.
+    public static func setPrecision(_ p: Precision) {
+        precisionCode.store(Precision.allCases.firstIndex(of: p)!, ordering: .relaxed)
+    }
+
+    /// Runs a decoder network: only inside `decoding` (on the calling thread) do convolutions and
+    /// attention use oneDNN and the precision setting; encoders, skip paths and everything else
+    /// stay on exact float32 BLAS kernels.
+    public static func decoding<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(decodingKey)
+        pthread_setspecific(decodingKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(decodingKey, previous) }
+        return try body()
+    }
+
+    /// Whether the calling thread runs a decoder network with oneDNN.
+    public static var active: Bool { backend == .onednn && pthread_getspecific(decodingKey) != nil }
+
+    private static let decodingKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The precision decoder networks run at now: `.fp32` or `.bf16` (never `.auto`).
+    public static var effectivePrecision: Precision {
+        guard backend == .onednn else { return .fp32 }
+        switch precision {
+        case .fp32: return .fp32
+        case .bf16, .auto: return OneDNN.supportsBF16 ? .bf16 : .fp32
+        }
+    }
+
+    /// One line for logs and benchmarks: backend, precision and, for oneDNN, its version and the
+    /// instruction set its convolutions use (e.g. "onednn 2.6.3 brgconv:avx512_core_bf16, bf16").
+    public static var summary: String {
+        switch backend {
+        case .blas: return "blas, fp32"
+        case .onednn: return "onednn \(OneDNN.version) \(OneDNN.implementation(effectivePrecision)), \(effectivePrecision.rawValue)"
+        }
+    }
+}
