@@ -65,10 +65,12 @@ public enum Kernels {
 
     /// Runs a decoder network: only inside `decoding` (on the calling thread) do convolutions and
     /// attention use oneDNN and the precision setting; encoders, skip paths and everything else
-    /// stay on exact float32 BLAS kernels.
-    public static func decoding<R>(_ body: () throws -> R) rethrows -> R {
+    /// stay on exact float32 BLAS kernels. `precision`, when given, overrides the process-wide
+    /// setting for this call only.
+    public static func decoding<R>(precision: Precision? = nil, _ body: () throws -> R) rethrows -> R {
         let previous = pthread_getspecific(decodingKey)
-        pthread_setspecific(decodingKey, UnsafeRawPointer(bitPattern: 1))
+        let code = precision.map { Precision.allCases.firstIndex(of: $0)! + 2 } ?? 1
+        pthread_setspecific(decodingKey, UnsafeRawPointer(bitPattern: code))
         defer { pthread_setspecific(decodingKey, previous) }
         return try body()
     }
@@ -82,10 +84,15 @@ public enum Kernels {
         return key
     }()
 
-    /// The precision decoder networks run at now: `.fp32` or `.bf16` (never `.auto`).
+    /// The precision decoder networks run at now on the calling thread: `.fp32` or `.bf16`
+    /// (never `.auto`).
     public static var effectivePrecision: Precision {
         guard backend == .onednn else { return .fp32 }
-        switch precision {
+        var p = precision
+        if let raw = pthread_getspecific(decodingKey), case let code = Int(bitPattern: raw), code >= 2 {
+            p = Precision.allCases[code - 2]
+        }
+        switch p {
         case .fp32: return .fp32
         case .bf16, .auto: return OneDNN.supportsBF16 ? .bf16 : .fp32
         }

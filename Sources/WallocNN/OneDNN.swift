@@ -1,3 +1,4 @@
+import Synchronization
 import WallocTensor
 #if canImport(CDNNL)
 import CDNNL
@@ -45,7 +46,7 @@ enum OneDNN {
 
     private static let probe: [String?] = [dnnl_f32, dnnl_bf16].map { type in
         guard let engine else { return nil }
-        let d = ConvolutionShape(n: 1, c: 64, o: 64, h: 32, w: 32, kh: 3, kw: 3, ph: 1, pw: 1, dilation: 1, bias: true)
+        let d = ConvolutionShape(n: 1, c: 64, o: 64, h: 32, w: 32, kh: 3, kw: 3, top: 1, bottom: 1, pw: 1, dilation: 1, bias: true)
         guard let pd = d.primitiveDescriptor(type: type, engine: engine) else { return nil }
         defer { dnnl_primitive_desc_destroy(pd) }
         var name: UnsafePointer<CChar>?
@@ -65,18 +66,27 @@ enum OneDNN {
 private let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41
 private var allocate: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: -1) }
 
-/// The shape of one convolution call.
+/// The shape of one convolution call: `h` input rows with `top` and `bottom` rows of zero padding.
 struct ConvolutionShape: Hashable {
-    let n, c, o, h, w, kh, kw, ph, pw, dilation: Int
+    let n, c, o, h, w, kh, kw, top, bottom, pw, dilation: Int
     let bias: Bool
 
-    var ho: Int { h + 2 * ph - dilation * (kh - 1) }
+    var ho: Int { h + top + bottom - dilation * (kh - 1) }
     var wo: Int { w + 2 * pw - dilation * (kw - 1) }
 
     func descriptor(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map(Int64.init)
         _ = dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type, tag)
+        return md
+    }
+
+    /// `[n, ch, rows, cols]` float32 rows of a larger `NCHW` tensor with `planeRows` rows per plane.
+    func window(_ ch: Int, rows: Int, cols: Int, planeRows: Int) -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let dims = [n, ch, rows, cols].map(Int64.init)
+        let strides = [ch * planeRows * cols, planeRows * cols, cols, 1].map(Int64.init)
+        _ = dnnl_memory_desc_init_by_strides(&md, 4, dims, dnnl_f32, strides)
         return md
     }
 
@@ -89,7 +99,7 @@ struct ConvolutionShape: Hashable {
         var biasMD = descriptor([o], dnnl_f32, dnnl_x)
         var cd = dnnl_convolution_desc_t()
         let strides: [Int64] = [1, 1], dilates = [Int64(dilation - 1), Int64(dilation - 1)]
-        let left = [Int64(ph), Int64(pw)], right = [Int64(ph), Int64(pw)]
+        let left = [Int64(top), Int64(pw)], right = [Int64(bottom), Int64(pw)]
         let status = withUnsafeMutablePointer(to: &biasMD) { b in
             dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &weights,
                                                        bias ? b : nil, &dst, strides, dilates, left, right)
@@ -106,9 +116,11 @@ struct ConvolutionShape: Hashable {
 /// parameters change.
 final class OneDNNConvolutionCache: @unchecked Sendable {
     struct Key: Hashable {
+        /// One piece of rows: its input rows and padding.
         let shape: ConvolutionShape
+        /// Rows per plane of the whole input and output tensors the piece is a window of.
+        let inputRows: Int, outputRows: Int
         let bf16: Bool
-        let threads: Int
     }
 
     final class Entry {
@@ -127,8 +139,8 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
             defer { dnnl_primitive_desc_destroy(pd) }
             source = s.descriptor([s.n, s.c, s.h, s.w], type, dnnl_nhwc)
             destination = s.descriptor([s.n, s.o, s.ho, s.wo], dnnl_f32, dnnl_nhwc)
-            user = s.descriptor([s.n, s.c, s.h, s.w], dnnl_f32, dnnl_nchw)
-            userOut = s.descriptor([s.n, s.o, s.ho, s.wo], dnnl_f32, dnnl_nchw)
+            user = s.window(s.c, rows: s.h, cols: s.w, planeRows: key.inputRows)
+            userOut = s.window(s.o, rows: s.ho, cols: s.wo, planeRows: key.outputRows)
             var conv: dnnl_primitive_t?, inReorder: dnnl_primitive_t?, outReorder: dnnl_primitive_t?
             guard dnnl_primitive_create(&conv, pd) == dnnl_success, let conv else { return nil }
             guard let a = Entry.reorder(&user, &source, engine), let b = Entry.reorder(&destination, &userOut, engine) else {
@@ -146,7 +158,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                 defer { dnnl_memory_destroy(plainMemory) }
                 guard let r = Entry.reorder(&plain, &wmd, engine) else { return false }
                 defer { dnnl_primitive_destroy(r) }
-                return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)], threads: key.threads)
+                return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
             }
             guard ok, let packed else {
                 if let packed { dnnl_memory_destroy(packed) }
@@ -154,6 +166,33 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                 return nil
             }
             convolution = conv; toChannelsLast = inReorder!; fromChannelsLast = outReorder!; weights = packed
+        }
+
+        /// Runs the piece: input rows from `input`, output rows to `output` (windows of NCHW tensors).
+        func run(_ engine: dnnl_engine_t, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                 bias: UnsafePointer<Float>?, channels: Int) -> Bool {
+            var memories = [dnnl_memory_t]()
+            defer { for m in memories { dnnl_memory_destroy(m) } }
+            func make(_ md: inout dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) -> dnnl_memory_t? {
+                var m: dnnl_memory_t?
+                guard dnnl_memory_create(&m, &md, engine, handle) == dnnl_success, let m else { return nil }
+                memories.append(m)
+                return m
+            }
+            guard let user = make(&user, UnsafeMutableRawPointer(mutating: input)),
+                  let source = make(&source, UnsafeMutableRawPointer(bitPattern: -1)),
+                  let destination = make(&destination, UnsafeMutableRawPointer(bitPattern: -1)),
+                  let userOut = make(&userOut, output) else { return false }
+            var args: [(Int32, dnnl_memory_t)] = [(argSrc, source), (argWeights, weights), (argDst, destination)]
+            if let bias {
+                var md = dnnl_memory_desc_t()
+                _ = dnnl_memory_desc_init_by_tag(&md, 1, [Int64(channels)], dnnl_f32, dnnl_x)
+                guard let b = make(&md, UnsafeMutableRawPointer(mutating: bias)) else { return false }
+                args.append((argBias, b))
+            }
+            return OneDNNCall.run(toChannelsLast, [(argSrc, user), (argDst, source)])
+                && OneDNNCall.run(convolution, args)
+                && OneDNNCall.run(fromChannelsLast, [(argSrc, destination), (argDst, userOut)])
         }
 
         static func reorder(_ from: inout dnnl_memory_desc_t, _ to: inout dnnl_memory_desc_t, _ engine: dnnl_engine_t) -> dnnl_primitive_t? {
@@ -184,14 +223,15 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
     }
 }
 
-/// Executing primitives: a stream per call, OpenMP team of the given size.
+/// Executing primitives on the calling thread: a stream per call, an OpenMP team of one (Walloc's
+/// workers supply the parallelism, so no OpenMP threads spin beside them).
 enum OneDNNCall {
-    static func run(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)], threads: Int) -> Bool {
+    static func run(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)]) -> Bool {
         guard let engine = OneDNN.engine else { return false }
         var stream: dnnl_stream_t?
         guard dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success, let stream else { return false }
         defer { dnnl_stream_destroy(stream) }
-        omp_set_num_threads(Int32(threads))
+        omp_set_num_threads(1)
         let list = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
         guard dnnl_primitive_execute(primitive, stream, Int32(list.count), list) == dnnl_success else { return false }
         return dnnl_stream_wait(stream) == dnnl_success
@@ -200,43 +240,46 @@ enum OneDNNCall {
 
 extension Conv2d {
     /// The convolution through oneDNN, or nil where it cannot run (then the BLAS path runs).
+    ///
+    /// The output rows are cut into pieces by shape alone (`Partition`), each computed by a
+    /// single-threaded oneDNN convolution of the input rows it needs, on Walloc's workers: the
+    /// result does not depend on the thread count.
     func oneDNNForward(_ x: Tensor, bf16: Bool) -> Tensor? {
         guard let engine = OneDNN.engine, OneDNN.fastFP32 else { return nil }
         let (kh, kw) = kernel
-        let shape = ConvolutionShape(n: x.shape[0], c: inChannels, o: outChannels, h: x.shape[2], w: x.shape[3], kh: kh, kw: kw,
-                                     ph: padding.h, pw: padding.w, dilation: dilation, bias: bias != nil)
-        let threads = Threading.count
-        guard let entry = oneDNNCache.entry(.init(shape: shape, bf16: bf16, threads: threads), weight: weight) else { return nil }
-        var out = Tensor(uninitialized: [shape.n, shape.o, shape.ho, shape.wo])
-        var source: dnnl_memory_t?, destination: dnnl_memory_t?
-        guard dnnl_memory_create(&source, &entry.source, engine, allocate) == dnnl_success, let source else { return nil }
-        defer { dnnl_memory_destroy(source) }
-        guard dnnl_memory_create(&destination, &entry.destination, engine, allocate) == dnnl_success, let destination else { return nil }
-        defer { dnnl_memory_destroy(destination) }
-        let ok = x.withUnsafeBufferPointer { xb -> Bool in
-            out.withUnsafeMutableBufferPointer { ob -> Bool in
-                var input: dnnl_memory_t?, output: dnnl_memory_t?, biasMemory: dnnl_memory_t?
-                guard dnnl_memory_create(&input, &entry.user, engine, UnsafeMutableRawPointer(mutating: xb.baseAddress!)) == dnnl_success,
-                      let input else { return false }
-                defer { dnnl_memory_destroy(input) }
-                guard dnnl_memory_create(&output, &entry.userOut, engine, ob.baseAddress!) == dnnl_success, let output else { return false }
-                defer { dnnl_memory_destroy(output) }
-                var args: [(Int32, dnnl_memory_t)] = [(argSrc, source), (argWeights, entry.weights), (argDst, destination)]
-                return withOptionalBias { bp -> Bool in
-                    if let bp {
-                        var md = shape.descriptor([shape.o], dnnl_f32, dnnl_x)
-                        guard dnnl_memory_create(&biasMemory, &md, engine, UnsafeMutableRawPointer(mutating: bp)) == dnnl_success,
-                              let biasMemory else { return false }
-                        args.append((argBias, biasMemory))
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3], d = dilation, ph = padding.h
+        let (ho, wo) = outputSize(h, w)
+        let block = Partition.block(ho, minimum: 8)
+        let pieces = (ho + block - 1) / block
+        // Input rows [r0 - ph, r1 - ph + d(kh - 1)) give output rows [r0, r1); rows outside the
+        // image are the padding.
+        let plans: [(key: OneDNNConvolutionCache.Key, r0: Int, first: Int)] = (0..<pieces).map { piece in
+            let r0 = piece * block, r1 = min(ho, r0 + block)
+            let lo = r0 - ph, hi = r1 - ph + d * (kh - 1)
+            let first = max(0, lo), last = min(h, hi)
+            let shape = ConvolutionShape(n: n, c: inChannels, o: outChannels, h: last - first, w: w, kh: kh, kw: kw,
+                                         top: first - lo, bottom: hi - last, pw: padding.w, dilation: d, bias: bias != nil)
+            return (.init(shape: shape, inputRows: h, outputRows: ho, bf16: bf16), r0, first)
+        }
+        var entries = [OneDNNConvolutionCache.Entry]()
+        for plan in plans {
+            guard let e = oneDNNCache.entry(plan.key, weight: weight) else { return nil }
+            entries.append(e)
+        }
+        var out = Tensor(uninitialized: [n, outChannels, ho, wo])
+        let failed = Atomic<Bool>(false)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                withOptionalBias { bp in
+                    parallelFor(pieces) { i in
+                        let ok = entries[i].run(engine, input: xb.baseAddress! + plans[i].first * w,
+                                                output: ob.baseAddress! + plans[i].r0 * wo, bias: bp, channels: outChannels)
+                        if !ok { failed.store(true, ordering: .relaxed) }
                     }
-                    defer { if let biasMemory { dnnl_memory_destroy(biasMemory) } }
-                    return OneDNNCall.run(entry.toChannelsLast, [(argSrc, input), (argDst, source)], threads: threads)
-                        && OneDNNCall.run(entry.convolution, args, threads: threads)
-                        && OneDNNCall.run(entry.fromChannelsLast, [(argSrc, destination), (argDst, output)], threads: threads)
                 }
             }
         }
-        return ok ? out : nil
+        return failed.load(ordering: .relaxed) ? nil : out
     }
 
     private func withOptionalBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {

@@ -59,7 +59,7 @@ enum OneDNNMatmul {
         guard dnnl_memory_create(&ma, &made.a, engine, UnsafeMutableRawPointer(mutating: a)) == dnnl_success, let ma,
               dnnl_memory_create(&mb, &made.b, engine, UnsafeMutableRawPointer(mutating: b)) == dnnl_success, let mb,
               dnnl_memory_create(&mc, &made.c, engine, c) == dnnl_success, let mc else { return false }
-        return OneDNNCall.run(made.primitive, [(1, ma), (33, mb), (17, mc)], threads: 1)
+        return OneDNNCall.run(made.primitive, [(1, ma), (33, mb), (17, mc)])
     }
 }
 #endif

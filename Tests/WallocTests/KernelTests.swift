@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import Walloc
+
+/// The oneDNN kernels behind decoder networks (`Kernels`) against the BLAS kernels, which the
+/// parity suite holds to the reference: float32 within float rounding, bfloat16 within its
+/// precision, the same bits at every thread count.
+@Suite("Kernels: oneDNN against BLAS, fp32 and bf16")
+struct KernelTests {
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        let count = shape.reduce(1, *)
+        return Tensor(shape: shape, scalars: (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state >> 40) / Float(1 << 24) - 0.5
+        })
+    }
+
+    /// Largest difference relative to the largest magnitude of `reference`.
+    static func relativeError(_ x: Tensor, _ reference: Tensor) -> Float {
+        x.maxAbsDifference(reference) / max(1e-12, reference.scalars.map(abs).max() ?? 0)
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        let n, ci, co, h, w, k, padding, dilation: Int
+        let bias: Bool
+        var testDescription: String { "n\(n) \(ci)->\(co) \(h)x\(w) k\(k) p\(padding) d\(dilation)\(bias ? "" : " no bias")" }
+    }
+
+    static let cases: [Case] = [
+        Case(n: 1, ci: 16, co: 24, h: 12, w: 20, k: 3, padding: 1, dilation: 1, bias: true),
+        Case(n: 2, ci: 5, co: 7, h: 13, w: 9, k: 3, padding: 2, dilation: 2, bias: false),
+        Case(n: 1, ci: 32, co: 8, h: 70, w: 11, k: 3, padding: 1, dilation: 1, bias: true),   // several row pieces
+        Case(n: 1, ci: 8, co: 12, h: 7, w: 6, k: 1, padding: 0, dilation: 1, bias: true),
+        Case(n: 1, ci: 6, co: 6, h: 17, w: 15, k: 5, padding: 1, dilation: 1, bias: true),    // output smaller than input
+        Case(n: 1, ci: 3, co: 4, h: 2, w: 3, k: 3, padding: 1, dilation: 1, bias: true),
+    ]
+
+    @Test("Conv2d: oneDNN fp32 equals BLAS, bf16 within bfloat16 precision, same bits on one thread as on all", arguments: cases)
+    func convolution(_ c: Case) throws {
+        var initializer = ParameterInitializer(seed: 7)
+        let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.padding, dilation: c.dilation,
+                          bias: c.bias, initializer: &initializer)
+        let x = Self.random([c.n, c.ci, c.h, c.w], seed: 3)
+        let blas = conv(x)
+        let fp32 = Kernels.decoding(precision: .fp32) { conv(x) }
+        let bf16 = Kernels.decoding(precision: .bf16) { conv(x) }
+        #expect(fp32.shape == blas.shape && bf16.shape == blas.shape)
+        let e32 = Self.relativeError(fp32, blas), e16 = Self.relativeError(bf16, blas)
+        print("\(c.testDescription): fp32 \(e32), bf16 \(e16) (\(Kernels.summary))")
+        #expect(e32 < 1e-5)
+        // bfloat16 keeps 8 significant bits: inputs and weights each within 2^-9 relative.
+        #expect(e16 < (Kernels.backend == .onednn && Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .bf16 ? 2e-2 : 1e-5))
+        let serial = Threading.serially { Kernels.decoding(precision: .bf16) { conv(x) } }
+        #expect(serial.scalars == bf16.scalars)
+    }
+
+    @Test("Attention: bf16 products within bfloat16 precision of float32, fp32 equal to BLAS")
+    func attention() throws {
+        var initializer = ParameterInitializer(seed: 11)
+        let layer = SpatialSelfAttention(channels: 32, groups: 8, initializer: &initializer)
+        let x = Self.random([1, 32, 20, 24], seed: 5)
+        let blas = layer(x)
+        let fp32 = Kernels.decoding(precision: .fp32) { layer(x) }
+        let bf16 = Kernels.decoding(precision: .bf16) { layer(x) }
+        #expect(fp32.scalars == blas.scalars)
+        let e16 = Self.relativeError(bf16, blas)
+        print("attention bf16 relative error \(e16)")
+        #expect(e16 < 2e-2)
+        #expect(e16 > 0 || Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .fp32)
+    }
+
+    @Test("Settings: the backend and precision names, and what the command line accepts")
+    func settings() throws {
+        #expect(Kernels.precision == .fp32)
+        #expect(Kernels.summary.hasPrefix(Kernels.backend.rawValue))
+        let r = try CLI.run(["decode", "x.wlc", "-o", "y.png", "--precision", "half"])
+        #expect(r.status != 0 && r.stderr.contains("--precision must be one of: auto, fp32, bf16"))
+        let k = try CLI.run(["decode", "x.wlc", "-o", "y.png", "--kernels", "mkl"])
+        #expect(k.status != 0 && k.stderr.contains("--kernels must be one of: onednn, blas"))
+    }
+}
