@@ -45,6 +45,12 @@ struct Info: ParsableCommand {
                      ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
                      ("quality_conditioned_decoder", rate.condition), ("encoder_deadzone", Double(rate.deadzone)), ("encoder_rd_lambda", Double(rate.rdLambda))]
         }
+        if c.modality == .image {
+            let t = codec.decodeTiling
+            info.append(("decode_tile", c.decodeTile == nil
+                ? "whole up to \(t.size)x\(t.size) latent positions (no decode_tile in config.json), then tiles with \(t.overlap) of context"
+                : "\(t.size)x\(t.size) latent positions, \(t.overlap) of context (decode_tile)"))
+        }
         if let e = c.envelope {
             info += [("envelope_channels", c.envelopeChannels), ("envelope_window", e.window), ("envelope_step_db", Double(e.stepDB))]
         }

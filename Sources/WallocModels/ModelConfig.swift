@@ -45,6 +45,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// of the step, with `step_scaled_output`) and cannot add anything outside the encoder's
     /// subspace, which at fine settings is detail it could only guess.
     public var refineLatents: Bool?
+    /// Walloc extension (images): the tiles the model decodes large images in (`decode_tile`), a
+    /// property of how it was trained (its attention sees the context sizes of training). Without
+    /// it an image decodes whole up to a memory bound (`Codec.decodeTiling`), as the reference's
+    /// `forward()` does.
+    public var decodeTile: DecodeTile?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
@@ -52,6 +57,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case lightweightEncode = "lightweight_encode", postFilter = "post_filter"
         case linearSkip = "linear_skip", rate, envelope
         case refineLatents = "refine_latents"
+        case decodeTile = "decode_tile"
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
@@ -144,6 +150,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let rate {
             try rate.validate()
         }
+        if let decodeTile {
+            guard modality == .image else { throw WallocError("decode_tile applies to image models") }
+            guard decodeTile.size >= 1, decodeTile.overlap >= 0 else {
+                throw WallocError("decode_tile needs size >= 1 and overlap >= 0, got \(decodeTile.size) and \(decodeTile.overlap)")
+            }
+        }
         if hasLinearSkip && type == .linearCodec2D {
             throw WallocError("linear_skip applies to Codec2D and Codec1D; a LinearCodec2D's decoder is linear already")
         }
@@ -172,5 +184,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             }
             guard postFilter != nil else { throw WallocError("Codec1D needs post_filter (true or false)") }
         }
+    }
+}
+
+/// Decoder tiles of an image model (`decode_tile` in config.json): latent grids larger than
+/// `size` x `size` positions decode in tiles of about that size with `overlap` positions of
+/// context on each side, blended across the overlaps.
+public struct DecodeTile: Codable, Equatable, Sendable {
+    public var size: Int
+    public var overlap: Int
+
+    public init(size: Int, overlap: Int) {
+        self.size = size
+        self.overlap = overlap
     }
 }

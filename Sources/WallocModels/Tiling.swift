@@ -18,13 +18,24 @@ extension Codec {
     public static let defaultTile = 128
     /// Encoding: latent positions of context each tile gets on each side.
     public static let defaultOverlap = 16
-    /// Decoding: latent grids up to this many positions per side (384 pixels at J = 3) are decoded
-    /// whole, larger ones in tiles of about this size. Small tiles keep the attention close to the
-    /// context sizes models are trained on: on the default RGB model they decode 0.1-0.2 dB better
-    /// and, on large images, 1.6x faster than 128-position tiles (docs/design.md).
+    /// Decoding, for models with `decode_tile` (the default RGB model's): 48-position tiles with
+    /// 8 of context keep the attention close to the context sizes the model was trained on (0.1-0.2
+    /// dB better and, on large images, 1.6x faster than 128-position tiles; docs/design.md).
     public static let defaultDecodeTile = 48
     /// Decoding: latent positions of context each tile gets on each side.
     public static let defaultDecodeOverlap = 8
+    /// Models without `decode_tile` decode whole while one decoder activation (`max(Nd,
+    /// bands) x positions` floats) stays under this many bytes, else in tiles of that size.
+    public static let wholeDecodeBytes = 256 << 20
+
+    /// The decoder tiles of this model: its `decode_tile`, else whole decoding up to
+    /// `wholeDecodeBytes` per activation (tiles of that many positions per side, 16 of context).
+    public var decodeTiling: DecodeTile {
+        if let t = config.decodeTile { return t }
+        let width = max(config.Nd ?? 1, config.bandChannels, config.latentChannels)
+        let positions = Codec.wholeDecodeBytes / (4 * width)
+        return DecodeTile(size: max(16, Int(Double(positions).squareRoot())), overlap: 16)
+    }
 
     /// Integer latents of an image `[C, H, W]` (sizes multiples of 2^J).
     public func encodeTiled(_ x: Tensor, tile: Int = Codec.defaultTile, overlap: Int = Codec.defaultOverlap,
@@ -74,8 +85,9 @@ extension Codec {
 
     /// Decodes image latents `[latent_dim, h, w]` to the clamped image; grids larger than
     /// `tile` x `tile` are decoded in overlapping tiles (see the type's notes).
-    public func decodeTiled(_ latents: Tensor, tile: Int = Codec.defaultDecodeTile, overlap: Int = Codec.defaultDecodeOverlap) throws -> Tensor {
+    public func decodeTiled(_ latents: Tensor, tile: Int? = nil, overlap: Int? = nil) throws -> Tensor {
         try checkLatents(latents)
+        let tile = tile ?? decodeTiling.size, overlap = overlap ?? decodeTiling.overlap
         guard modality == .image, latents.rank == 3 else { return try decode(latents) }
         let h = latents.shape[1], w = latents.shape[2]
         if h <= tile && w <= tile { return try decode(latents) }

@@ -21,6 +21,16 @@ enum OneDNN {
         return dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success ? e : nil
     }()
 
+    /// Attributes of every primitive Walloc makes: a scratchpad passed with each execution
+    /// (`OneDNNCall`), so one primitive can run on several threads at once. (Debian's oneDNN keeps
+    /// the library's scratchpad global otherwise: concurrent executions would share it.)
+    nonisolated(unsafe) static let attributes: dnnl_primitive_attr_t? = {
+        var a: dnnl_primitive_attr_t?
+        guard dnnl_primitive_attr_create(&a) == dnnl_success, let a else { return nil }
+        guard dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
+        return a
+    }()
+
     static let version: String = {
         guard let v = dnnl_version() else { return "?" }
         return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.patch)"
@@ -106,7 +116,7 @@ struct ConvolutionShape: Hashable {
         }
         guard status == dnnl_success else { return nil }
         var pd: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&pd, &cd, nil, engine, nil) == dnnl_success else { return nil }
+        guard dnnl_primitive_desc_create(&pd, &cd, OneDNN.attributes, engine, nil) == dnnl_success else { return nil }
         return pd
     }
 }
@@ -197,7 +207,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
 
         static func reorder(_ from: inout dnnl_memory_desc_t, _ to: inout dnnl_memory_desc_t, _ engine: dnnl_engine_t) -> dnnl_primitive_t? {
             var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
-            guard dnnl_reorder_primitive_desc_create(&pd, &from, engine, &to, engine, nil) == dnnl_success, let pd else { return nil }
+            guard dnnl_reorder_primitive_desc_create(&pd, &from, engine, &to, engine, OneDNN.attributes) == dnnl_success, let pd else { return nil }
             defer { dnnl_primitive_desc_destroy(pd) }
             return dnnl_primitive_create(&p, pd) == dnnl_success ? p : nil
         }
@@ -228,6 +238,18 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
 enum OneDNNCall {
     static func run(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)]) -> Bool {
         guard let engine = OneDNN.engine else { return false }
+        // This execution's own scratchpad (primitives are made with a user-managed one).
+        var pd: const_dnnl_primitive_desc_t?
+        guard dnnl_primitive_get_primitive_desc(primitive, &pd) == dnnl_success, let pd,
+              let scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) else { return false }
+        var args = args
+        var scratch: dnnl_memory_t?
+        if dnnl_memory_desc_get_size(scratchMD) > 0 {
+            guard dnnl_memory_create(&scratch, scratchMD, engine, UnsafeMutableRawPointer(bitPattern: -1)) == dnnl_success,
+                  let scratch else { return false }
+            args.append((80, scratch))
+        }
+        defer { if let scratch { dnnl_memory_destroy(scratch) } }
         var stream: dnnl_stream_t?
         guard dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success, let stream else { return false }
         defer { dnnl_stream_destroy(stream) }

@@ -25,8 +25,8 @@ public struct Compressor: Sendable {
     /// How the latents are coded when compressing (rANS by default).
     public var coding: WLCHeader.Coding = .rans
     /// Images whose latent grid exceeds `tile` x `tile` decode in tiles with `overlap` positions of
-    /// context (`Codec.decodeTiled`).
-    public var tile = Codec.defaultDecodeTile, overlap = Codec.defaultDecodeOverlap
+    /// context (`Codec.decodeTiled`); the model's `decode_tile` by default (`Codec.decodeTiling`).
+    public var tile: Int, overlap: Int
     /// The model's fingerprint (computed once: it hashes every weight).
     public let fingerprint: [UInt8]
 
@@ -36,6 +36,8 @@ public struct Compressor: Sendable {
         self.codec = codec
         self.name = name
         self.entropyModel = entropyModel
+        tile = codec.decodeTiling.size
+        overlap = codec.decodeTiling.overlap
         fingerprint = codec.fingerprint
     }
 

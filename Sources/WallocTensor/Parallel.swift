@@ -142,11 +142,15 @@ final class WorkerPool: @unchecked Sendable {
                 while generation.load(ordering: .acquiring) == seen { lock.wait() }
                 lock.unlock()
             }
-            seen = generation.load(ordering: .acquiring)
-            ThreadSanitizer.acquire(published)
+            // The generation and the job's participants are read together, under the lock that
+            // publishes them: a worker descheduled between two separate reads could take the
+            // generation of one job and the participants of the next, run that next job twice
+            // and report it finished twice (a crash seen with more threads than cores).
             lock.lock()
+            seen = generation.load(ordering: .acquiring)
             let active = index < participants
             lock.unlock()
+            ThreadSanitizer.acquire(published)
             if active {
                 runJob()
                 ThreadSanitizer.release(finished)

@@ -91,6 +91,16 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         training = try c.decodeIfPresent(Training.self, forKey: .training) ?? Training()
         data = try c.decodeIfPresent(Data.self, forKey: .data) ?? Data()
         initialization = try c.decodeIfPresent(Initialization.self, forKey: .initialization) ?? Initialization()
+        model.decodeTile = model.decodeTile ?? TrainingRecipe.decodeTile(for: model, crop: training.crop)
+    }
+
+    /// The decoder tiles a trained image model gets when its recipe names none: three training
+    /// crops of latent positions with 8 of context (48 and 8 for 128-pixel crops at J = 3, the
+    /// tiles measured best for the default RGB model), as its attention only ever saw crops.
+    public static func decodeTile(for model: ModelConfig, crop: Int?) -> DecodeTile? {
+        guard model.type == .codec2D else { return nil }
+        let positions = (crop ?? 128) / model.downsampling
+        return DecodeTile(size: max(16, 3 * positions), overlap: 8)
     }
 
     /// Reads and checks a recipe file.

@@ -52,7 +52,32 @@ struct KernelTests {
         // bfloat16 keeps 8 significant bits: inputs and weights each within 2^-9 relative.
         #expect(e16 < (Kernels.backend == .onednn && Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .bf16 ? 2e-2 : 1e-5))
         let serial = Threading.serially { Kernels.decoding(precision: .bf16) { conv(x) } }
-        #expect(serial.scalars == bf16.scalars)
+        let same = serial.scalars == bf16.scalars
+        #expect(same)
+    }
+
+    /// Pieces of one primitive run on several threads at once: each execution must have its own
+    /// scratchpad (a shared one gave different results run to run).
+    @Test("Concurrent pieces: a 128-channel 3x3 convolution and an attention layer repeated, every result equal")
+    func concurrency() throws {
+        var initializer = ParameterInitializer(seed: 13)
+        let conv = Conv2d(inChannels: 128, outChannels: 128, kernelSize: 3, padding: 1, initializer: &initializer)
+        let layer = SpatialSelfAttention(channels: 128, groups: 32, initializer: &initializer)
+        let x = Self.random([1, 128, 64, 96], seed: 9)
+        let blas = conv(x)
+        for precision in [Kernels.Precision.fp32, .bf16] {
+            let first = Kernels.decoding(precision: precision) { conv(x) }
+            let attended = Kernels.decoding(precision: precision) { layer(first) }
+            #expect(Self.relativeError(first, blas) < (precision == .fp32 ? 1e-5 : 2e-2))
+            for _ in 0..<4 {
+                let again = Kernels.decoding(precision: precision) { conv(x) }
+                // (Booleans: Swift Testing would diff arrays of 786,432 floats element by element.)
+                let sameConvolution = again.scalars == first.scalars
+                let sameAttention = Kernels.decoding(precision: precision) { layer(first) }.scalars == attended.scalars
+                #expect(sameConvolution, "\(precision) convolution differs between runs")
+                #expect(sameAttention, "\(precision) attention differs between runs")
+            }
+        }
     }
 
     @Test("Attention: bf16 products within bfloat16 precision of float32, fp32 equal to BLAS")
@@ -63,7 +88,8 @@ struct KernelTests {
         let blas = layer(x)
         let fp32 = Kernels.decoding(precision: .fp32) { layer(x) }
         let bf16 = Kernels.decoding(precision: .bf16) { layer(x) }
-        #expect(fp32.scalars == blas.scalars)
+        let same = fp32.scalars == blas.scalars
+        #expect(same)
         let e16 = Self.relativeError(bf16, blas)
         print("attention bf16 relative error \(e16)")
         #expect(e16 < 2e-2)
