@@ -141,9 +141,10 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         var destination: dnnl_memory_desc_t
         var user: dnnl_memory_desc_t
         var userOut: dnnl_memory_desc_t
-        let weights: dnnl_memory_t
+        let packed: PackedWeights
+        var weights: dnnl_memory_t { packed.memory }
 
-        init?(_ key: Key, weight: Tensor, engine: dnnl_engine_t) {
+        init?(_ key: Key, engine: dnnl_engine_t, weights: (inout dnnl_memory_desc_t) -> PackedWeights?) {
             let s = key.shape, type = key.bf16 ? dnnl_bf16 : dnnl_f32
             guard let pd = s.primitiveDescriptor(type: type, engine: engine) else { return nil }
             defer { dnnl_primitive_desc_destroy(pd) }
@@ -157,25 +158,14 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                 dnnl_primitive_destroy(conv); return nil
             }
             inReorder = a; outReorder = b
-            // Weights: OIHW float32 -> the primitive's layout and type, once.
-            var plain = s.descriptor([s.o, s.c, s.kh, s.kw], dnnl_f32, dnnl_oihw)
+            // Weights in the primitive's layout and type: shared by every entry that wants that layout.
             var wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
-            var packed: dnnl_memory_t?, plainMemory: dnnl_memory_t?
-            let ok = weight.withUnsafeBufferPointer { wb -> Bool in
-                guard dnnl_memory_create(&packed, &wmd, engine, allocate) == dnnl_success, packed != nil,
-                      dnnl_memory_create(&plainMemory, &plain, engine, UnsafeMutableRawPointer(mutating: wb.baseAddress!)) == dnnl_success,
-                      let plainMemory else { return false }
-                defer { dnnl_memory_destroy(plainMemory) }
-                guard let r = Entry.reorder(&plain, &wmd, engine) else { return false }
-                defer { dnnl_primitive_destroy(r) }
-                return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
-            }
-            guard ok, let packed else {
-                if let packed { dnnl_memory_destroy(packed) }
+            guard let shared = weights(&wmd) else {
                 dnnl_primitive_destroy(conv); dnnl_primitive_destroy(a); dnnl_primitive_destroy(b)
                 return nil
             }
-            convolution = conv; toChannelsLast = inReorder!; fromChannelsLast = outReorder!; weights = packed
+            packed = shared
+            convolution = conv; toChannelsLast = inReorder!; fromChannelsLast = outReorder!
         }
 
         /// Runs the piece: input rows from `input`, output rows to `output` (windows of NCHW tensors).
@@ -216,18 +206,61 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
             dnnl_primitive_destroy(convolution)
             dnnl_primitive_destroy(toChannelsLast)
             dnnl_primitive_destroy(fromChannelsLast)
-            dnnl_memory_destroy(weights)
         }
     }
 
-    private let entries = Locked<[Key: Entry?]>([:])
+    /// The layer's weights in one oneDNN layout and type.
+    final class PackedWeights {
+        var descriptor: dnnl_memory_desc_t
+        let memory: dnnl_memory_t
+
+        /// Reorders OIHW float32 `weight` into `descriptor`'s layout.
+        init?(_ weight: Tensor, shape s: ConvolutionShape, descriptor wanted: dnnl_memory_desc_t, engine: dnnl_engine_t) {
+            descriptor = wanted
+            var plain = s.descriptor([s.o, s.c, s.kh, s.kw], dnnl_f32, dnnl_oihw)
+            var packed: dnnl_memory_t?, plainMemory: dnnl_memory_t?
+            let ok = weight.withUnsafeBufferPointer { [descriptor] wb -> Bool in
+                var wmd = descriptor
+                guard dnnl_memory_create(&packed, &wmd, engine, allocate) == dnnl_success, packed != nil,
+                      dnnl_memory_create(&plainMemory, &plain, engine, UnsafeMutableRawPointer(mutating: wb.baseAddress!)) == dnnl_success,
+                      let plainMemory else { return false }
+                defer { dnnl_memory_destroy(plainMemory) }
+                guard let r = Entry.reorder(&plain, &wmd, engine) else { return false }
+                defer { dnnl_primitive_destroy(r) }
+                return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
+            }
+            guard ok, let packed else {
+                if let packed { dnnl_memory_destroy(packed) }
+                return nil
+            }
+            memory = packed
+        }
+
+        deinit { dnnl_memory_destroy(memory) }
+    }
+
+    private struct State {
+        var entries: [Key: Entry?] = [:]
+        /// Weights by layout: entries for different input shapes mostly want the same one, and
+        /// one copy per shape cost 190 MB on an 8000x6000 decode (many edge-tile shapes).
+        var weights: [PackedWeights] = []
+    }
+
+    private let state = Locked(State())
 
     /// The entry for `key`, made on first use (nil where oneDNN cannot run it).
     func entry(_ key: Key, weight: Tensor) -> Entry? {
-        entries.withLock { table in
-            if let e = table[key] { return e }
-            let e = OneDNN.engine.flatMap { Entry(key, weight: weight, engine: $0) }
-            table[key] = .some(e)
+        state.withLock { st in
+            if let e = st.entries[key] { return e }
+            let e = OneDNN.engine.flatMap { engine in
+                Entry(key, engine: engine) { wmd in
+                    if let w = st.weights.first(where: { dnnl_memory_desc_equal(&$0.descriptor, &wmd) != 0 }) { return w }
+                    let w = PackedWeights(weight, shape: key.shape, descriptor: wmd, engine: engine)
+                    if let w { st.weights.append(w) }
+                    return w
+                }
+            }
+            st.entries[key] = .some(e)
             return e
         }
     }
