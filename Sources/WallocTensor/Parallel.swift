@@ -61,7 +61,9 @@ final class WorkerPool: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private var job: (@Sendable (Int) -> Void)?
     private var iterations = 0
-    private var participants = 0
+    /// The current job's generation and its number of helpers, `generation << 16 | helpers`, in
+    /// one atomic, so a worker never pairs one job's generation with another job's helpers.
+    private let roster = Atomic<Int>(0)
     /// Addresses for ThreadSanitizer's annotations of the spin waits: a job published to the
     /// workers, and the workers' part of it finished.
     private let markers = UnsafeMutableRawPointer.allocate(byteCount: 2, alignment: 1)
@@ -71,7 +73,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs `body` for `0..<iterations` on up to `threads` threads (the caller included).
     /// A nested or concurrent call runs inline on its own thread.
     func run(_ iterations: Int, threads: Int, _ body: (Int) -> Void) {
-        let helpers = min(threads, iterations) - 1
+        let helpers = min(threads, iterations, 1 << 16) - 1
         guard helpers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for i in 0..<iterations { body(i) }
             return
@@ -85,7 +87,7 @@ final class WorkerPool: @unchecked Sendable {
             while workers < helpers { spawnWorker(index: workers, seen: before); workers += 1 }
             job = work
             self.iterations = iterations
-            participants = helpers
+            roster.store((before + 1) << 16 | helpers, ordering: .releasing)
             next.store(0, ordering: .relaxed)
             pending.store(helpers, ordering: .relaxed)
             ThreadSanitizer.release(published)
@@ -142,14 +144,14 @@ final class WorkerPool: @unchecked Sendable {
                 while generation.load(ordering: .acquiring) == seen { lock.wait() }
                 lock.unlock()
             }
-            // The generation and the job's participants are read together, under the lock that
-            // publishes them: a worker descheduled between two separate reads could take the
-            // generation of one job and the participants of the next, run that next job twice
-            // and report it finished twice (a crash seen with more threads than cores).
-            lock.lock()
+            // A worker descheduled between reading the generation and the job's helpers could
+            // pair one job's generation with the next job's helpers, run that job twice and report
+            // it finished twice (a crash seen with more threads than cores). The roster carries
+            // its generation: a newer one means the job this worker woke for is over, and it was
+            // not one of its helpers (the job could not have finished without them).
             seen = generation.load(ordering: .acquiring)
-            let active = index < participants
-            lock.unlock()
+            let r = roster.load(ordering: .acquiring)
+            let active = r >> 16 == seen && index < r & 0xFFFF
             ThreadSanitizer.acquire(published)
             if active {
                 runJob()
