@@ -13,7 +13,8 @@ import CDNNL
 /// Every execution is single-threaded on the calling thread; Walloc's workers run the pieces.
 enum OneDNN {
     #if canImport(CDNNL)
-    static let isAvailable = engine != nil
+    /// oneDNN is used only where both the engine and the per-execution scratchpad attribute exist.
+    static let isAvailable = engine != nil && attributes != nil
 
     /// The CPU engine, made once.
     nonisolated(unsafe) static let engine: dnnl_engine_t? = {
@@ -127,8 +128,11 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
     final class Entry {
         let convolution: dnnl_primitive_t
         let key: Key
-        var source: dnnl_memory_desc_t
-        var destination: dnnl_memory_desc_t
+        /// Read-only after creation: pieces with this entry run on several threads at once, so
+        /// each execution passes its own copies to oneDNN (an `inout` of the stored value was a
+        /// data race under ThreadSanitizer).
+        let source: dnnl_memory_desc_t
+        let destination: dnnl_memory_desc_t
         let packed: PackedWeights
         var weights: dnnl_memory_t { packed.memory }
 
@@ -171,8 +175,9 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                 memories.append(m)
                 return m
             }
-            guard let source = make(&source, sourceBuffer),
-                  let destination = make(&destination, UnsafeMutableRawPointer(destinationBuffer)) else { return false }
+            var sourceMD = source, destinationMD = destination
+            guard let source = make(&sourceMD, sourceBuffer),
+                  let destination = make(&destinationMD, UnsafeMutableRawPointer(destinationBuffer)) else { return false }
             var args: [(Int32, dnnl_memory_t)] = [(argSrc, source), (argWeights, weights), (argDst, destination)]
             if let bias {
                 var md = dnnl_memory_desc_t()

@@ -17,11 +17,13 @@ enum OneDNNMatmul {
 
     private final class Primitive: @unchecked Sendable {
         let primitive: dnnl_primitive_t
-        var a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t
+        /// Read-only after creation (shared by threads); executions pass copies.
+        let a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t
         init?(_ key: Key, engine: dnnl_engine_t) {
-            a = OneDNNMatmul.descriptor(key.a, dnnl_bf16)
-            b = OneDNNMatmul.descriptor(key.b, dnnl_bf16)
-            c = OneDNNMatmul.descriptor(key.c, dnnl_f32)
+            var a = OneDNNMatmul.descriptor(key.a, dnnl_bf16)
+            var b = OneDNNMatmul.descriptor(key.b, dnnl_bf16)
+            var c = OneDNNMatmul.descriptor(key.c, dnnl_f32)
+            self.a = a; self.b = b; self.c = c
             var md = dnnl_matmul_desc_t()
             guard dnnl_matmul_desc_init(&md, &a, &b, nil, &c) == dnnl_success else { return nil }
             var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
@@ -56,9 +58,10 @@ enum OneDNNMatmul {
         guard let made else { return false }
         var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?
         defer { for m in [ma, mb, mc] { if let m { dnnl_memory_destroy(m) } } }
-        guard dnnl_memory_create(&ma, &made.a, engine, UnsafeMutableRawPointer(mutating: a)) == dnnl_success, let ma,
-              dnnl_memory_create(&mb, &made.b, engine, UnsafeMutableRawPointer(mutating: b)) == dnnl_success, let mb,
-              dnnl_memory_create(&mc, &made.c, engine, c) == dnnl_success, let mc else { return false }
+        var da = made.a, db = made.b, dc = made.c
+        guard dnnl_memory_create(&ma, &da, engine, UnsafeMutableRawPointer(mutating: a)) == dnnl_success, let ma,
+              dnnl_memory_create(&mb, &db, engine, UnsafeMutableRawPointer(mutating: b)) == dnnl_success, let mb,
+              dnnl_memory_create(&mc, &dc, engine, c) == dnnl_success, let mc else { return false }
         return OneDNNCall.run(made.primitive, [(1, ma), (33, mb), (17, mc)])
     }
 }
