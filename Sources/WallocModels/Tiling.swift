@@ -18,12 +18,6 @@ extension Codec {
     public static let defaultTile = 128
     /// Encoding: latent positions of context each tile gets on each side.
     public static let defaultOverlap = 16
-    /// Decoding, for models with `decode_tile` (the default RGB model's): 48-position tiles with
-    /// 8 of context keep the attention close to the context sizes the model was trained on (0.1-0.2
-    /// dB better and, on large images, 1.6x faster than 128-position tiles; docs/design.md).
-    public static let defaultDecodeTile = 48
-    /// Decoding: latent positions of context each tile gets on each side.
-    public static let defaultDecodeOverlap = 8
     /// Models without `decode_tile` decode whole while one decoder activation (`max(Nd,
     /// bands) x positions` floats) stays under this many bytes, else in tiles of that size.
     public static let wholeDecodeBytes = 256 << 20

@@ -74,7 +74,8 @@ enum OneDNN {
 }
 
 #if canImport(CDNNL)
-private let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41
+/// oneDNN's execution argument numbers (`DNNL_ARG_SRC`, ... in dnnl_types.h; macros Swift does not import).
+let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41, argScratchpad: Int32 = 80
 private var allocate: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: -1) }
 
 /// The shape of one convolution call: `h` input rows with `top` and `bottom` rows of zero padding.
@@ -113,9 +114,9 @@ struct ConvolutionShape: Hashable {
     }
 }
 
-/// A convolution layer's oneDNN primitives, one per input shape and precision, with its weights
-/// reordered into each primitive's layout. Shared by copies of the layer; replaced when its
-/// parameters change.
+/// A convolution layer's oneDNN primitives, one per piece shape and precision, and its weights in
+/// oneDNN's layout, one copy per layout the primitives want. Shared by copies of the layer;
+/// replaced when its parameters change.
 final class OneDNNConvolutionCache: @unchecked Sendable {
     struct Key: Hashable {
         /// One piece of rows: its input rows and padding.
@@ -159,7 +160,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         /// tensors). The layout changes are plain transposes (one oneDNN reorder primitive per
         /// piece shape and direction held 56 MB more on an 8000x6000 decode).
         func run(_ engine: dnnl_engine_t, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                 bias: UnsafePointer<Float>?, channels: Int) -> Bool {
+                 bias: UnsafePointer<Float>?) -> Bool {
             let s = key.shape
             let sourceBytes = s.n * s.h * s.w * s.c * (key.bf16 ? 2 : 4)
             let sourceBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, sourceBytes), alignment: 64)
@@ -180,8 +181,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                   let destination = make(&destinationMD, UnsafeMutableRawPointer(destinationBuffer)) else { return false }
             var args: [(Int32, dnnl_memory_t)] = [(argSrc, source), (argWeights, weights), (argDst, destination)]
             if let bias {
-                var md = dnnl_memory_desc_t()
-                _ = dnnl_memory_desc_init_by_tag(&md, 1, [Int64(channels)], dnnl_f32, dnnl_x)
+                var md = s.descriptor([s.o], dnnl_f32, dnnl_x)
                 guard let b = make(&md, UnsafeMutableRawPointer(mutating: bias)) else { return false }
                 args.append((argBias, b))
             }
@@ -189,13 +189,6 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
             Transpose.fromChannelsLast(destinationBuffer, samples: s.n, channels: s.o, rows: s.ho, cols: s.wo,
                                        planeRows: key.outputRows, into: output)
             return true
-        }
-
-        static func reorder(_ from: inout dnnl_memory_desc_t, _ to: inout dnnl_memory_desc_t, _ engine: dnnl_engine_t) -> dnnl_primitive_t? {
-            var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
-            guard dnnl_reorder_primitive_desc_create(&pd, &from, engine, &to, engine, OneDNN.attributes) == dnnl_success, let pd else { return nil }
-            defer { dnnl_primitive_desc_destroy(pd) }
-            return dnnl_primitive_create(&p, pd) == dnnl_success ? p : nil
         }
 
         deinit {
@@ -219,7 +212,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                       dnnl_memory_create(&plainMemory, &plain, engine, UnsafeMutableRawPointer(mutating: wb.baseAddress!)) == dnnl_success,
                       let plainMemory else { return false }
                 defer { dnnl_memory_destroy(plainMemory) }
-                guard let r = Entry.reorder(&plain, &wmd, engine) else { return false }
+                guard let r = PackedWeights.reorder(&plain, &wmd, engine) else { return false }
                 defer { dnnl_primitive_destroy(r) }
                 return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
             }
@@ -228,6 +221,14 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                 return nil
             }
             memory = packed
+        }
+
+        private static func reorder(_ from: inout dnnl_memory_desc_t, _ to: inout dnnl_memory_desc_t,
+                                    _ engine: dnnl_engine_t) -> dnnl_primitive_t? {
+            var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
+            guard dnnl_reorder_primitive_desc_create(&pd, &from, engine, &to, engine, OneDNN.attributes) == dnnl_success, let pd else { return nil }
+            defer { dnnl_primitive_desc_destroy(pd) }
+            return dnnl_primitive_create(&p, pd) == dnnl_success ? p : nil
         }
 
         deinit { dnnl_memory_destroy(memory) }
@@ -274,7 +275,7 @@ enum OneDNNCall {
         if dnnl_memory_desc_get_size(scratchMD) > 0 {
             guard dnnl_memory_create(&scratch, scratchMD, engine, UnsafeMutableRawPointer(bitPattern: -1)) == dnnl_success,
                   let scratch else { return false }
-            args.append((80, scratch))
+            args.append((argScratchpad, scratch))
         }
         defer { if let scratch { dnnl_memory_destroy(scratch) } }
         var stream: dnnl_stream_t?
@@ -322,7 +323,7 @@ extension Conv2d {
                 withOptionalBias { bp in
                     parallelFor(pieces) { i in
                         let ok = entries[i].run(engine, input: xb.baseAddress! + plans[i].first * w,
-                                                output: ob.baseAddress! + plans[i].r0 * wo, bias: bp, channels: outChannels)
+                                                output: ob.baseAddress! + plans[i].r0 * wo, bias: bp)
                         if !ok { failed.store(true, ordering: .relaxed) }
                     }
                 }
@@ -336,6 +337,7 @@ extension Conv2d {
         return bias.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
+
 /// Layout changes between Walloc's `NCHW` windows and oneDNN's channels-last pieces.
 enum Transpose {
     /// `[n, c, rows, cols]` float32 rows of planes with `planeRows` rows -> `[n, rows, cols, c]`,

@@ -62,7 +62,7 @@ enum OneDNNMatmul {
         guard dnnl_memory_create(&ma, &da, engine, UnsafeMutableRawPointer(mutating: a)) == dnnl_success, let ma,
               dnnl_memory_create(&mb, &db, engine, UnsafeMutableRawPointer(mutating: b)) == dnnl_success, let mb,
               dnnl_memory_create(&mc, &dc, engine, c) == dnnl_success, let mc else { return false }
-        return OneDNNCall.run(made.primitive, [(1, ma), (33, mb), (17, mc)])
+        return OneDNNCall.run(made.primitive, [(argSrc, ma), (argWeights, mb), (argDst, mc)])
     }
 }
 #endif
