@@ -12,8 +12,10 @@ struct Train: ParsableCommand {
         (searched recursively). OUT becomes a model directory (config.json, model.safetensors, \
         entropy.json, training-log.json) with a resumable checkpoint in OUT/checkpoint, written \
         every checkpoint_every steps and when the run is interrupted (Ctrl-C). A killed run \
-        continues from its last checkpoint with --resume. Runs are deterministic for a seed and \
-        a thread count.
+        continues from its last checkpoint with --resume. Runs are deterministic for a seed, \
+        a thread count and a precision. --precision sets the precision of the training passes' \
+        convolutions (default: the recipe's training.precision, else fp32; bf16 keeps float32 \
+        parameters, gradients and accumulation) and of validation decodes (default fp32).
         """
     )
 
@@ -41,6 +43,12 @@ struct Train: ParsableCommand {
         if let lr { recipe.training.lr = lr }
         if let seed { recipe.training.seed = seed }
         try recipe.validate()
+        // --precision sets the training passes' products too; else the recipe's, else fp32.
+        Kernels.setTrainingPrecision(compute.precision.flatMap { Kernels.Precision(rawValue: $0.lowercased()) }
+                                     ?? recipe.training.precision ?? .fp32)
+        if Kernels.trainingPrecision != .fp32 {
+            log("training convolutions: \(Kernels.trainsInBF16 ? "bf16 (oneDNN matmul, float32 accumulation)" : "fp32 (this CPU or build has no bf16 products)")")
+        }
         let outURL = URL(fileURLWithPath: out)
         let checkpoint = outURL.appendingPathComponent("checkpoint")
         // A run killed between moving the old checkpoint aside and moving the new one in left only

@@ -19,18 +19,20 @@ import WallocTensor
 /// bfloat16 and accumulates in float32 (where the CPU has bf16 dot products); `.fp32` is exact
 /// float32. `.auto` is bf16 where the CPU supports it, else fp32. The library starts at `.fp32`;
 /// the command line decodes at `.auto` (`--precision`). Only decoder networks use these kernels
-/// (`decoding`); training passes, encoders and linear skip paths do not.
+/// (`decoding`); encoders and linear skip paths do not. Decoder networks' training passes have
+/// their own setting (`trainingPrecision`, `trainingDecoder`, `gemm`).
 public enum Kernels {
     public enum Backend: String, Sendable, CaseIterable {
         case onednn, blas
     }
 
-    public enum Precision: String, Sendable, CaseIterable {
+    public enum Precision: String, Sendable, CaseIterable, Codable {
         case auto, fp32, bf16
     }
 
     private static let backendCode = Atomic<Int>(-1)
     private static let precisionCode = Atomic<Int>(1)
+    private static let trainingCode = Atomic<Int>(1)
 
     /// The backend in use: the value set with `setBackend`, else `WALLOC_KERNELS` from the
     /// environment (`onednn` or `blas`), else oneDNN where it is built in.
@@ -96,6 +98,45 @@ public enum Kernels {
         case .fp32: return .fp32
         case .bf16, .auto: return OneDNN.supportsBF16 ? .bf16 : .fp32
         }
+    }
+
+    /// The process-wide precision of the decoder networks' convolution products in training
+    /// passes (`gemm` inside `trainingDecoder`), forward and backward: `.fp32` (the default) or
+    /// `.bf16`/`.auto` (bfloat16 copies of both operands, float32 accumulation, where oneDNN runs
+    /// and the CPU has bf16 dot products). Parameters, gradients and optimiser state stay float32;
+    /// encoders and skip paths always train in float32, so training quantises what files hold.
+    public static var trainingPrecision: Precision { Precision.allCases[trainingCode.load(ordering: .relaxed)] }
+
+    /// Sets the precision of the decoder networks' training products for the whole process.
+    public static func setTrainingPrecision(_ p: Precision) {
+        trainingCode.store(Precision.allCases.firstIndex(of: p)!, ordering: .relaxed)
+    }
+
+    /// Runs a decoder network's training pass (forward or backward) on the calling thread: only
+    /// inside it does `trainsInBF16` follow the training precision. `precision`, when given,
+    /// overrides the process-wide setting for this call only.
+    public static func trainingDecoder<R>(precision: Precision? = nil, _ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(trainingKey)
+        let code = precision.map { Precision.allCases.firstIndex(of: $0)! + 2 } ?? 1
+        pthread_setspecific(trainingKey, UnsafeRawPointer(bitPattern: code))
+        defer { pthread_setspecific(trainingKey, previous) }
+        return try body()
+    }
+
+    private static let trainingKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Whether convolution products on the calling thread run in bfloat16 now: inside
+    /// `trainingDecoder`, at a bf16 or auto precision, where oneDNN has bf16. Read it before
+    /// handing work to other threads, and pass it to `gemm`.
+    public static var trainsInBF16: Bool {
+        guard let raw = pthread_getspecific(trainingKey) else { return false }
+        let code = Int(bitPattern: raw)
+        let p = code >= 2 ? Precision.allCases[code - 2] : trainingPrecision
+        return p != .fp32 && backend == .onednn && OneDNN.supportsBF16
     }
 
     /// One line for logs and benchmarks: backend, precision and, for oneDNN, its version and the

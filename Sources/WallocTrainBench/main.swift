@@ -3,7 +3,8 @@
 //     .build/release/walloc-train-bench [threads] [steps] [codec2d | codec1d | codec1d-post]
 // codec2d (default): Codec2D, batch 8 of 3x128x128 crops, J=3, latent_dim=12, Nd=128, lightweight encoder.
 // codec1d: Codec1D, batch 8 of 2x32768 segments, J=8, latent_dim=32, Nd=256, lightweight encoder,
-// no post filter; codec1d-post: the same with the post filter.
+// no post filter; codec1d-post: the same with the post filter. A fourth argument sets the precision of
+// the training convolutions' products: fp32 (default) or bf16 (Kernels.setTrainingPrecision).
 import Foundation
 import Walloc
 #if canImport(Glibc)
@@ -21,6 +22,10 @@ let args = CommandLine.arguments
 let threads = args.count > 1 ? Int(args[1]) ?? 2 : 2
 let steps = args.count > 2 ? Int(args[2]) ?? 5 : 5
 let which = args.count > 3 ? args[3] : "codec2d"
+if args.count > 4 {
+    guard let p = Kernels.Precision(rawValue: args[4]) else { fatalError("precision: fp32, bf16 or auto") }
+    Kernels.setTrainingPrecision(p)
+}
 Threading.setCount(threads)
 Allocator.retainFreedMemory()
 do {

@@ -61,7 +61,7 @@ extension Codec {
         let decoderTape: DecoderTape
         switch decoder {
         case .pointwise2D(let m): let (y, t) = m.forward(training: input); decoded = y; decoderTape = .pointwise(t)
-        case .vae(let m): let (y, t) = m.forward(training: input); decoded = y; decoderTape = .vae(t)
+        case .vae(let m): let (y, t) = Kernels.trainingDecoder { m.forward(training: input) }; decoded = y; decoderTape = .vae(t)
         default: throw WallocError("2D training does not support this decoder")
         }
         decoded = scaledDecoderOutput(decoded, quantization)
@@ -104,7 +104,8 @@ extension Codec {
         let dInput: Tensor
         switch (decoder, decoderTape) {
         case (.pointwise2D(let m), .pointwise(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
-        case (.vae(let m), .vae(let t)): dInput = m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients)
+        case (.vae(let m), .vae(let t)):
+            dInput = Kernels.trainingDecoder { m.backward(t, dNetwork, prefix: "decoder.1", into: &gradients) }
         default: throw WallocError("internal error: decoder tape mismatch")
         }
         let dEncoded = trainingBottleneckBackward(bottleneck, dNormal: dSkip, dDecoderInput: dInput)

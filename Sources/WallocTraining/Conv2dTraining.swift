@@ -44,19 +44,8 @@ struct ColumnLayout {
         let wp = wo + d * (kw - 1), rowsIn = band.count + d * (kh - 1)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rowsIn * wp) { scratch in
             let pad = scratch.baseAddress!
-            let q0 = min(wp, max(0, pw)), q1 = max(q0, min(wp, pw + w))
             for ch in 0..<c {
-                let plane = x + (s * c + ch) * h * w
-                for r in 0..<rowsIn {
-                    let dst = pad + r * wp, sy = band.lowerBound - ph + r
-                    if sy < 0 || sy >= h || q1 == q0 {
-                        dst.update(repeating: 0, count: wp)
-                        continue
-                    }
-                    for q in 0..<q0 { dst[q] = 0 }
-                    ColumnLayout.copy(dst + q0, plane + sy * w + (q0 - pw), count: q1 - q0)
-                    for q in q1..<wp { dst[q] = 0 }
-                }
+                padPlane(x + (s * c + ch) * h * w, rows: band, into: pad)
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let row = col + ((ch * kh + ky) * kw + kx) * ld
@@ -65,6 +54,43 @@ struct ColumnLayout {
                     }
                 }
             }
+        }
+    }
+
+    /// `fill` in bfloat16: each zero-padded channel plane is rounded once, then copied out.
+    func fill16(_ x: UnsafePointer<Float>, sample s: Int, rows band: Range<Int>, into col: UnsafeMutablePointer<UInt16>) {
+        let wo = wo, ld = band.count * wo
+        let wp = wo + d * (kw - 1), rowsIn = band.count + d * (kh - 1)
+        let pad = UnsafeMutablePointer<Float>.allocate(capacity: rowsIn * wp)
+        let pad16 = UnsafeMutablePointer<UInt16>.allocate(capacity: rowsIn * wp)
+        defer { pad.deallocate(); pad16.deallocate() }
+        for ch in 0..<c {
+            padPlane(x + (s * c + ch) * h * w, rows: band, into: pad)
+            BFloat16.convert(pad, pad16, count: rowsIn * wp)
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    let row = col + ((ch * kh + ky) * kw + kx) * ld
+                    let origin = pad16 + d * ky * wp + d * kx
+                    for y in 0..<band.count { ColumnLayout.copy16(row + y * wo, origin + y * wp, count: wo) }
+                }
+            }
+        }
+    }
+
+    /// The input rows output rows `band` read from `plane` (`h x w`), zero-padded to
+    /// `(band.count + d·(kh − 1)) x (Wo + d·(kw − 1))` in `pad`.
+    private func padPlane(_ plane: UnsafePointer<Float>, rows band: Range<Int>, into pad: UnsafeMutablePointer<Float>) {
+        let wp = wo + d * (kw - 1), rowsIn = band.count + d * (kh - 1)
+        let q0 = min(wp, max(0, pw)), q1 = max(q0, min(wp, pw + w))
+        for r in 0..<rowsIn {
+            let dst = pad + r * wp, sy = band.lowerBound - ph + r
+            if sy < 0 || sy >= h || q1 == q0 {
+                dst.update(repeating: 0, count: wp)
+                continue
+            }
+            for q in 0..<q0 { dst[q] = 0 }
+            ColumnLayout.copy(dst + q0, plane + sy * w + (q0 - pw), count: q1 - q0)
+            for q in q1..<wp { dst[q] = 0 }
         }
     }
 
@@ -83,6 +109,25 @@ struct ColumnLayout {
         if i + 4 <= count {
             UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
             i += 4
+        }
+        while i < count { dst[i] = src[i]; i += 1 }
+    }
+
+    /// `count` bfloat16 values from `src` to `dst` (short rows: vector moves, no call).
+    @inline(__always)
+    static func copy16(_ dst: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<UInt16>, count: Int) {
+        var i = 0
+        while i + 32 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD32<UInt16>.self), as: SIMD32<UInt16>.self)
+            i += 32
+        }
+        if i + 16 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt16>.self), as: SIMD16<UInt16>.self)
+            i += 16
+        }
+        if i + 8 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self), as: SIMD8<UInt16>.self)
+            i += 8
         }
         while i < count { dst[i] = src[i]; i += 1 }
     }
@@ -135,6 +180,24 @@ struct ColumnLayout {
             }
         }
     }
+
+    /// `forEachTile` with bfloat16 column matrices (`fill16`; pointwise layouts too).
+    func forEachTile16(_ x: UnsafePointer<Float>,
+                       _ body: (_ sample: Int, _ rows: Range<Int>, _ col: UnsafePointer<UInt16>, _ ld: Int) -> Void) {
+        let tiles = tileCount
+        let next = TileCounter()
+        parallelFor(min(tiles, Threading.count)) { _ in
+            let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: tileCapacity)
+            defer { scratch.deallocate() }
+            while true {
+                let t = next.take()
+                if t >= tiles { break }
+                let s = t / tilesPerSample, band = tileRows(t % tilesPerSample)
+                fill16(x, sample: s, rows: band, into: scratch)
+                body(s, band, scratch, band.count * wo)
+            }
+        }
+    }
 }
 
 /// A shared counter handing out tile indices.
@@ -150,19 +213,32 @@ extension Conv2d {
     }
 
     /// `out[s] = A · col_s (+ bias)` for every tile of `layout` over `x`: `A` is `[m, layout.rows]`
-    /// and `out` is `[N, m, Ho, Wo]`.
+    /// and `out` is `[N, m, Ho, Wo]`. In bfloat16 when the calling thread `trainsInBF16`.
     static func convolve(_ layout: ColumnLayout, _ x: UnsafePointer<Float>, a: UnsafePointer<Float>, m: Int,
                          bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
         let p = layout.positions, wo = layout.wo, k = layout.rows
+        func addBias(_ c: UnsafeMutablePointer<Float>, _ cols: Int) {
+            guard let bias else { return }
+            for o in 0..<m {
+                let row = c + o * p, v = bias[o]
+                for i in 0..<cols { row[i] += v }
+            }
+        }
+        if Kernels.trainsInBF16 {
+            let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
+            defer { a16.deallocate() }
+            BFloat16.convert(a, a16, count: m * k)
+            layout.forEachTile16(x) { s, band, col, ld in
+                let c = out + s * m * p + band.lowerBound * wo, cols = band.count * wo
+                Kernels.gemmBF16(m: m, n: cols, k: k, a: a16, lda: k, b: col, ldb: ld, accumulate: false, c: c, ldc: p)
+                addBias(c, cols)
+            }
+            return
+        }
         layout.forEachTile(x) { s, band, col, ld in
             let c = out + s * m * p + band.lowerBound * wo, cols = band.count * wo
             BLAS.gemm(m: m, n: cols, k: k, a: a, lda: k, b: col, ldb: ld, c: c, ldc: p)
-            if let bias {
-                for o in 0..<m {
-                    let row = c + o * p, v = bias[o]
-                    for i in 0..<cols { row[i] += v }
-                }
-            }
+            addBias(c, cols)
         }
     }
     /// Training forward pass: the same result as `callAsFunction`, computed as one GEMM per tile
@@ -249,8 +325,12 @@ extension Conv2d {
     /// on the thread count), each summed in order into its own buffer; the groups are added last.
     func weightGradient(_ g: ColumnLayout, _ x: Tensor, _ gradOutput: Tensor) -> Tensor {
         let co = outChannels, k = g.rows, p = g.positions, wo = g.wo
-        let tiles = g.tileCount, groups = max(1, min(4, tiles)), size = co * k
+        let tiles = g.tileCount, groups = max(1, min(4, tiles)), size = co * k, bf16 = Kernels.trainsInBF16
         var partial = Tensor(uninitialized: [groups, co, k])
+        // bfloat16: the output gradient rounded once (the column matrices per tile, by fill16).
+        let grad16 = bf16 ? UnsafeMutablePointer<UInt16>.allocate(capacity: gradOutput.count) : nil
+        defer { grad16?.deallocate() }
+        if let grad16 { gradOutput.withUnsafeBufferPointer { BFloat16.convert($0.baseAddress!, grad16, count: $0.count) } }
         x.withUnsafeBufferPointer { xb in
             gradOutput.withUnsafeBufferPointer { gb in
                 partial.withUnsafeMutableBufferPointer { pb in
@@ -258,6 +338,18 @@ extension Conv2d {
                     parallelFor(groups) { group in
                         let c = dw + group * size
                         let first = group * tiles / groups, end = (group + 1) * tiles / groups
+                        if let grad16 {
+                            let col = UnsafeMutablePointer<UInt16>.allocate(capacity: g.tileCapacity)
+                            defer { col.deallocate() }
+                            for t in first..<end {
+                                let s = t / g.tilesPerSample, band = g.tileRows(t % g.tilesPerSample)
+                                g.fill16(xb.baseAddress!, sample: s, rows: band, into: col)
+                                Kernels.gemmBF16(transB: true, m: co, n: k, k: band.count * wo,
+                                                 a: grad16 + s * co * p + band.lowerBound * wo, lda: p,
+                                                 b: col, ldb: band.count * wo, accumulate: t != first, c: c, ldc: k)
+                            }
+                            return
+                        }
                         g.withScratch { scratch in
                             for t in first..<end {
                                 g.withTile(xb.baseAddress!, t, scratch: scratch) { s, band, col, ld in

@@ -1,6 +1,7 @@
 import Foundation
 import WallocIO
 import WallocModels
+import WallocNN
 import WallocTensor
 
 /// Everything `walloc train` needs besides the data: the model to build, the optimisation, how
@@ -40,9 +41,12 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         public var distortion: TrainingObjective.Distortion?
         /// Audio: a log-mel term in the loss.
         public var spectral: SpectralLoss?
+        /// Precision of the convolution products in training passes: "fp32" (default), "bf16" or
+        /// "auto" (bf16 where oneDNN runs and the CPU has bf16 dot products; `Kernels.gemm`).
+        public var precision: Kernels.Precision?
 
         enum CodingKeys: String, CodingKey {
-            case steps, crop, lr, warmup, schedule, clip, frozen, seed, quality, spectral, distortion
+            case steps, crop, lr, warmup, schedule, clip, frozen, seed, quality, spectral, distortion, precision
             case batchSize = "batch_size", minLR = "min_lr", weightDecay = "weight_decay", tfWeight = "tf_weight"
             case validateEvery = "validate_every", checkpointEvery = "checkpoint_every", holdOut = "hold_out"
             case validationCrop = "validation_crop"
@@ -116,6 +120,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
             throw WallocError("\(url.path): field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch let DecodingError.dataCorrupted(context) {
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            if field == "training.precision" {
+                throw WallocError("\(url.path): bad value for 'training.precision' (fp32, bf16 or auto)")
+            }
             throw WallocError("\(url.path): \(field.isEmpty ? "not valid JSON" : "bad value for '\(field)'")")
         } catch {
             throw WallocError("\(url.path): not a valid training recipe (\(error))")

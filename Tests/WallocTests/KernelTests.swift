@@ -105,4 +105,48 @@ struct KernelTests {
         let k = try CLI.run(["decode", "x.wlc", "-o", "y.png", "--kernels", "mkl"])
         #expect(k.status != 0 && k.stderr.contains("--kernels must be one of: onednn, blas"))
     }
+
+    /// Training's products (`Kernels.gemm`): the BLAS result in fp32; in bf16, within bfloat16
+    /// precision, for plain and transposed B, strided rows and accumulation into C.
+    @Test("Training GEMM: bf16 within bfloat16 precision of BLAS (plain, transposed B, strided, accumulating)",
+          arguments: [false, true])
+    func trainingGEMM(transB: Bool) {
+        let m = 37, n = 70, k = 150, lda = k + 3, ldb = (transB ? k : n) + 5, ldc = n + 2
+        let a = Self.random([m * lda], seed: 11).scalars, b = Self.random([(transB ? n : k) * ldb], seed: 12).scalars
+        let c0 = Self.random([m * ldc], seed: 13).scalars
+        func run(bf16: Bool, beta: Float) -> Tensor {
+            var c = c0
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(bf16: bf16, transB: transB, m: m, n: n, k: k, a: ap.baseAddress!, lda: lda,
+                                     b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+            }
+            return Tensor(shape: [m * ldc], scalars: c)
+        }
+        let bf16Runs = Kernels.trainingDecoder(precision: .bf16) { Kernels.trainsInBF16 }
+        for beta: Float in [0, 1] {
+            var reference = Tensor(shape: [m * ldc], scalars: c0)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    reference.withUnsafeMutableBufferPointer { cp in
+                        BLAS.gemm(transB: transB, m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                                  beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+            }
+            let fp32 = run(bf16: false, beta: beta), bf16 = run(bf16: bf16Runs, beta: beta)
+            let same = fp32.scalars == reference.scalars
+            #expect(same)
+            let e = Self.relativeError(bf16, reference)
+            #expect(e < (bf16Runs ? 1e-2 : 1e-7), "beta \(beta): relative error \(e)")
+            if bf16Runs { #expect(e > 0) }
+            // Padding columns of C beyond n are never written.
+            var untouched = true
+            for i in 0..<m { for j in n..<ldc where bf16.scalars[i * ldc + j] != c0[i * ldc + j] { untouched = false } }
+            #expect(untouched)
+        }
+    }
 }

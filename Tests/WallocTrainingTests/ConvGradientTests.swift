@@ -26,6 +26,20 @@ struct ConvGradientTests {
 
     @Test("Forward, weight, bias and input gradients equal the direct sums", arguments: cases)
     func dense(_ c: Case) {
+        check(c, tolerance: 1e-5)
+    }
+
+    /// bfloat16 products (`Kernels.trainingDecoder(precision: .bf16)`): inputs, weights and output
+    /// gradients each keep 8 significant bits (2^-9 relative), sums stay float32.
+    @Test("bf16 training products: within bfloat16 precision of the direct sums (exact where bf16 does not run)", arguments: cases)
+    func bf16(_ c: Case) {
+        let active = Kernels.trainingDecoder(precision: .bf16) { Kernels.trainsInBF16 }
+        Kernels.trainingDecoder(precision: .bf16) { check(c, tolerance: active ? 1e-2 : 1e-5) }
+    }
+
+    /// Runs case `c` at the calling thread's precision; errors must stay within `tolerance` times
+    /// the largest reference magnitude.
+    func check(_ c: Case, tolerance: Double) {
         var initializer = ParameterInitializer(seed: 41)
         let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.pad, dilation: c.dilation,
                           initializer: &initializer)
@@ -72,7 +86,7 @@ struct ConvGradientTests {
             let scale = ref.map(abs).max() ?? 1
             var worst: Double = 0
             for i in 0..<min(t.count, ref.count) { worst = max(worst, abs(Double(t.scalars[i]) - ref[i])) }
-            #expect(worst <= 1e-5 * max(scale, 1), "\(name): max error \(worst) at scale \(scale)")
+            #expect(worst <= tolerance * max(scale, 1), "\(name): max error \(worst) at scale \(scale)")
         }
         check("output", y, yRef)
         check("weight", grads["c.weight"], dwRef)

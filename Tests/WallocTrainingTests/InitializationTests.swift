@@ -160,9 +160,9 @@ struct InitializationTests {
         }
         let ok = try TrainingRecipe.read(try write("""
             {"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true},
-             "training": {"steps": 100, "schedule": "cosine", "frozen": ["encoder."]}, "init": {"method": "pca", "scale": 2}}
+             "training": {"steps": 100, "schedule": "cosine", "frozen": ["encoder."], "precision": "bf16"}, "init": {"method": "pca", "scale": 2}}
             """))
-        #expect(ok.steps == 100 && ok.initialization.scale == 2)
+        #expect(ok.steps == 100 && ok.initialization.scale == 2 && ok.training.precision == .bf16)
         let c = ok.trainingConfig
         #expect(c.cropSize == 128 && c.warmupSteps == 5 && c.cosineDecaySteps == 95 && c.frozen == ["encoder."])
         for (bad, fragment) in [
@@ -173,6 +173,7 @@ struct InitializationTests {
             (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "init": {"method": "model"}}"#, "init.path"),
             (#"{"model": {"type": "LinearCodec2D", "channels": 3, "J": 3, "latent_dim": 12, "latent_bits": 8, "linear_skip": true}}"#, "linear_skip"),
             ("not json", "not valid JSON"),
+            (#"{"model": {"type": "Codec2D", "channels": 3, "J": 3, "Nd": 64, "latent_dim": 12, "latent_bits": 8, "lightweight_encode": true}, "training": {"precision": "fp16"}}"#, "bad value for 'training.precision' (fp32, bf16 or auto)"),
         ] {
             do {
                 _ = try TrainingRecipe.read(try write(bad))
