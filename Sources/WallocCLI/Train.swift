@@ -47,7 +47,7 @@ struct Train: ParsableCommand {
         Kernels.setTrainingPrecision(compute.precision.flatMap { Kernels.Precision(rawValue: $0.lowercased()) }
                                      ?? recipe.training.precision ?? .fp32)
         if Kernels.trainingPrecision != .fp32 {
-            log("training convolutions: \(Kernels.trainsInBF16 ? "bf16 (oneDNN matmul, float32 accumulation)" : "fp32 (this CPU or build has no bf16 products)")")
+            log("training convolutions: \(Kernels.trainingDecoder({ Kernels.trainsInBF16 }) ? "bf16 (oneDNN matmul, float32 accumulation)" : "fp32 (this CPU or build has no bf16 products)")")
         }
         let outURL = URL(fileURLWithPath: out)
         let checkpoint = outURL.appendingPathComponent("checkpoint")
@@ -207,11 +207,19 @@ struct TrainingSession {
         let crop = recipe.trainingConfig.cropSize
         let bar = ProgressBar(total: files.count + held.count, label: "loading", logInterval: 10)
         var done = 0, skipped = 0
+        let extraSides = recipe.data.extraMaxSides ?? []
         for url in files {
             do {
                 let x = try TrainingData.load(url, modality: modality, channels: channels, options: options)
                 if x.shape.dropFirst().allSatisfy({ $0 >= crop }) { training.append(x) } else {
                     log("warning: \(url.path): smaller than the \(crop)-sample crop; skipped"); skipped += 1
+                }
+                // Multi-scale: the same image shrunk further (only where that is smaller).
+                for side in extraSides where side < (x.shape.dropFirst().max() ?? 0) {
+                    var scaled = options
+                    scaled.maxSide = side
+                    let y = try TrainingData.load(url, modality: modality, channels: channels, options: scaled)
+                    if y.shape.dropFirst().allSatisfy({ $0 >= crop }) { training.append(y) }
                 }
             } catch let e as WallocError {
                 log("warning: \(e.message); skipped"); skipped += 1

@@ -56,8 +56,11 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
 
     public struct Data: Codable, Sendable, Equatable {
         public var maxSide: Int?
+        /// Images: each training image is also added shrunk to each of these longer sides (a
+        /// multi-scale training set; validation uses `max_side` alone).
+        public var extraMaxSides: [Int]?
         public var maxSeconds: Double?
-        enum CodingKeys: String, CodingKey { case maxSide = "max_side", maxSeconds = "max_seconds" }
+        enum CodingKeys: String, CodingKey { case maxSide = "max_side", extraMaxSides = "extra_max_sides", maxSeconds = "max_seconds" }
         public init() {}
     }
 
@@ -159,6 +162,10 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
             guard model.isVariableRate, b.isFinite, b > 0, b <= 2 else { throw WallocError("init.band_weighting must be in (0, 2] and needs a variable-rate model") }
         }
         if let m = data.maxSide, m < model.downsampling { throw WallocError("data.max_side must be at least 2^J = \(model.downsampling)") }
+        for m in data.extraMaxSides ?? [] where m < model.downsampling {
+            throw WallocError("data.extra_max_sides must be at least 2^J = \(model.downsampling), got \(m)")
+        }
+        if data.extraMaxSides?.isEmpty == false && model.modality != .image { throw WallocError("data.extra_max_sides applies to images only") }
         switch initialization.method {
         case "random": break
         case "pca":

@@ -67,6 +67,26 @@ struct TrainCLITests {
         #expect(r.status != 0 && r.stderr.contains("no such file"))
     }
 
+    @Test("--precision bf16 says which products run; data.extra_max_sides adds each image at a smaller scale")
+    func precisionAndScales() throws {
+        let (dir, recipe, data) = try Self.setUp(steps: 2, checkpointEvery: 2)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var text = try String(contentsOfFile: recipe, encoding: .utf8)
+        text = text.replacingOccurrences(of: #""init": {"#, with: #""data": {"extra_max_sides": [24, 4000]}, "init": {"#)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: recipe))
+        let out = dir.appendingPathComponent("model")
+        let r = try CLI.run(["train", "--config", recipe, "--data", data, "-o", out.path, "--threads", "1", "--precision", "bf16"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let bf16 = Kernels.trainingDecoder(precision: .bf16) { Kernels.trainsInBF16 }
+        #expect(r.stderr.contains(bf16 ? "training convolutions: bf16" : "training convolutions: fp32"), "\(r.stderr)")
+        // 3 images at 48 px, and again at 24 (4000 is not smaller, so not added).
+        #expect(r.stderr.contains("6 training and 1 validation signals"), "\(r.stderr)")
+        text = text.replacingOccurrences(of: "[24, 4000]", with: "[2]")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: recipe))
+        let bad = try CLI.run(["train", "--config", recipe, "--data", data, "-o", dir.appendingPathComponent("m2").path])
+        #expect(bad.status != 0 && bad.stderr.contains("data.extra_max_sides must be at least 2^J = 4"), "\(bad.stderr)")
+    }
+
     @Test("A run killed mid-way resumes from its last checkpoint and reaches the same step count")
     func killAndResume() throws {
         let (dir, recipe, data) = try Self.setUp(steps: 400, checkpointEvery: 2)
