@@ -69,7 +69,7 @@ struct Train: ParsableCommand {
             try? FileManager.default.removeItem(at: outURL.appendingPathComponent(name))
         }
 
-        let session = try TrainingSession(recipe: recipe, data: data, validation: validation, log: log)
+        let session = try TrainingSession(recipe: recipe, data: data, validation: validation, quiet: quiet, log: log)
         var trainer: Trainer
         var history = TrainingLog(recipe: recipe, command: CommandLine.arguments.joined(separator: " "))
         if resume {
@@ -189,7 +189,8 @@ struct TrainingSession {
     var training: [Tensor] = []
     var validation: [Tensor] = []
 
-    init(recipe: TrainingRecipe, data: [String], validation validationPaths: [String], log: (String) -> Void) throws {
+    init(recipe: TrainingRecipe, data: [String], validation validationPaths: [String], quiet: Bool = false,
+         log: (String) -> Void) throws {
         let modality = recipe.model.modality
         var files = try TrainingData.files(in: data, modality: modality)
         guard !files.isEmpty else { throw WallocError("no \(modality.rawValue) or .npy files in \(data.joined(separator: ", "))") }
@@ -205,7 +206,7 @@ struct TrainingSession {
         let channels = recipe.model.channels
         let f = recipe.model.downsampling
         let crop = recipe.trainingConfig.cropSize
-        let bar = ProgressBar(total: files.count + held.count, label: "loading", logInterval: 10)
+        let bar = ProgressBar(total: files.count + held.count, label: "loading", enabled: !quiet, logInterval: 10)
         var done = 0, skipped = 0
         let extraSides = recipe.data.extraMaxSides ?? []
         for url in files {

@@ -3,7 +3,7 @@ import WallocModels
 
 /// The default models shipped with the package, found without any path from the user. Searched in
 /// order: `WALLOC_MODELS` (colon-separated folders; one with `image/` and `audio/` overrides the defaults), the SwiftPM resource bundle next to
-/// the executable (`walloc_WallocPipeline.resources/Models`, what `swift build` makes),
+/// the executable (`Walloc_WallocPipeline.resources/Models`, what `swift build` makes),
 /// `../share/walloc/models` beside the executable's folder (what `make install` makes), and the
 /// source tree this module was built from.
 public enum DefaultModels {
@@ -15,7 +15,7 @@ public enum DefaultModels {
         }
         if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
             let dir = exe.deletingLastPathComponent()
-            roots.append(dir.appendingPathComponent("walloc_WallocPipeline.resources/Models"))
+            roots.append(dir.appendingPathComponent("Walloc_WallocPipeline.resources/Models"))
             roots.append(dir.deletingLastPathComponent().appendingPathComponent("share/walloc/models"))
         }
         // Not `Bundle.module`: its accessor stops the process when the bundle has moved.

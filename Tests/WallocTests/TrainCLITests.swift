@@ -121,6 +121,8 @@ struct TrainCLITests {
         let out = dir.appendingPathComponent("model")
         var r = try CLI.run(["train", "--config", recipe, "--data", data, "-o", out.path, "--threads", "1", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
+        // --quiet: nothing but errors (the unreadable broken.png is a warning, not an error).
+        #expect(!r.stderr.contains("loading") && !r.stderr.contains("train "), "\(r.stderr)")
         let checkpoint = out.appendingPathComponent("checkpoint")
         let step = try Self.trainerStep(checkpoint)
         try FileManager.default.moveItem(at: checkpoint, to: out.appendingPathComponent(".checkpoint.old-0000"))
