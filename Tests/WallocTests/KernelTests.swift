@@ -106,6 +106,26 @@ struct KernelTests {
         #expect(k.status != 0 && k.stderr.contains("--kernels must be one of: onednn, blas"))
     }
 
+    /// bf16 training passes spread their column tiles over the workers (`forEachTile16`, weight
+    /// gradient groups): the result must not depend on the thread count.
+    @Test("bf16 training passes of a convolution: the same bits on one thread as on all")
+    func trainingThreads() {
+        var initializer = ParameterInitializer(seed: 9)
+        let conv = Conv2d(inChannels: 16, outChannels: 24, kernelSize: 3, padding: 1, initializer: &initializer)
+        let x = Self.random([4, 16, 20, 20], seed: 21), g = Self.random([4, 24, 20, 20], seed: 22)
+        func pass() -> [Float] {
+            Kernels.trainingDecoder(precision: .bf16) {
+                let (y, tape) = conv.forward(training: x)
+                var grads = Gradients()
+                let dx = conv.backward(tape, g, prefix: "c", into: &grads)
+                return y.scalars + dx.scalars + grads["c.weight"]!.scalars + grads["c.bias"]!.scalars
+            }
+        }
+        let parallel = pass(), serial = Threading.serially { pass() }
+        let same = parallel == serial
+        #expect(same)
+    }
+
     /// Training's products (`Kernels.gemm`): the BLAS result in fp32; in bf16, within bfloat16
     /// precision, for plain and transposed B, strided rows and accumulation into C.
     @Test("Training GEMM: bf16 within bfloat16 precision of BLAS (plain, transposed B, strided, accumulating)",
