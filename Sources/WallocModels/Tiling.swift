@@ -80,6 +80,14 @@ extension Codec {
     /// Decodes image latents `[latent_dim, h, w]` to the clamped image; grids larger than
     /// `tile` x `tile` are decoded in overlapping tiles (see the type's notes).
     public func decodeTiled(_ latents: Tensor, tile: Int? = nil, overlap: Int? = nil) throws -> Tensor {
+        var latents = latents
+        return try decodeTiled(releasing: &latents, tile: tile, overlap: overlap)
+    }
+
+    /// `decodeTiled` that empties `latents` as soon as the decoder network is done with them,
+    /// before the wavelet synthesis, so that a large image never holds its latents, its bands and
+    /// its pixels at once (when the caller keeps no other reference to the latents).
+    public func decodeTiled(releasing latents: inout Tensor, tile: Int? = nil, overlap: Int? = nil) throws -> Tensor {
         try checkLatents(latents)
         let tile = tile ?? decodeTiling.size, overlap = overlap ?? decodeTiling.overlap
         guard modality == .image, latents.rank == 3 else { return try decode(latents) }
@@ -116,6 +124,8 @@ extension Codec {
                 parallelFor(bandsCount) { c in for i in 0..<(h * w) { dst[c * h * w + i] /= wp[i] } }
             }
         }
+        latents = Tensor(zeros: [0])
+        weight = Tensor(zeros: [0])
         return try reconstructStrips(bands: sum)
     }
 

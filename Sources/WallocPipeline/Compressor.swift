@@ -220,11 +220,12 @@ public struct Compressor: Sendable {
     /// `decompress(_:toAudioFile:)` for long audio).
     public func decompress(_ file: WLCFile) throws -> DecodedSignal {
         let h = file.header
-        let latents = try latents(of: file)
+        var latents = try latents(of: file)
         let codec = try codec(for: h)
         let x: Tensor
         if codec.modality == .image {
-            x = try codec.decodeTiled(latents, tile: tile, overlap: overlap)
+            // The latents are released before the wavelet synthesis (peak memory of large images).
+            x = try codec.decodeTiled(releasing: &latents, tile: tile, overlap: overlap)
         } else {
             var parts = [Tensor]()
             try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }

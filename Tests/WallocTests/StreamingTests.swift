@@ -100,6 +100,10 @@ struct TilingTests {
         // Grids within one tile are decoded whole.
         // (Float sums may be ordered differently when other tests keep the worker pool busy.)
         #expect(try vae.decodeTiled(y3).maxAbsDifference(reference) < 1e-5)
+        // The releasing form (what Compressor uses) gives the same image and empties the latents.
+        var owned = y3
+        let released = try vae.decodeTiled(releasing: &owned, tile: 6, overlap: 3)
+        #expect(released.maxAbsDifference(tiled) < 1e-6 && owned.count == 0)
     }
 }
 
