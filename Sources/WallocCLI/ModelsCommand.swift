@@ -17,11 +17,7 @@ struct Models: ParsableCommand {
 
     func run() throws {
         var problems = [String]()
-        // Copies of a model found earlier (e.g. the build's resource bundle and the source tree)
-        // are listed once, where decode finds it first.
-        var seen = Set<String>()
         let entries = ModelRegistry.entries { url, why in problems.append("\(url.path): \(why)") }
-            .filter { seen.insert($0.fingerprintHex + "/" + $0.name).inserted }
         if json {
             try printJSON(["folders": ModelRegistry.folders.map(\.path),
                            "models": entries.map { e -> [String: Any] in

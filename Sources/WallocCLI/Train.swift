@@ -43,9 +43,9 @@ struct Train: ParsableCommand {
         if let lr { recipe.training.lr = lr }
         if let seed { recipe.training.seed = seed }
         try recipe.validate()
-        // --precision sets the training passes' products too; else the recipe's, else fp32.
-        Kernels.setTrainingPrecision(compute.precision.flatMap { Kernels.Precision(rawValue: $0.lowercased()) }
-                                     ?? recipe.training.precision ?? .fp32)
+        // --precision (parsed by compute.apply) sets the training passes' products too; else the
+        // recipe's, else fp32.
+        Kernels.setTrainingPrecision(compute.precision != nil ? Kernels.precision : recipe.training.precision ?? .fp32)
         if Kernels.trainingPrecision != .fp32 {
             log("training convolutions: \(Kernels.trainingDecoder({ Kernels.trainsInBF16 }) ? "bf16 (oneDNN matmul, float32 accumulation)" : "fp32 (this CPU or build has no bf16 products)")")
         }
@@ -208,20 +208,15 @@ struct TrainingSession {
         let crop = recipe.trainingConfig.cropSize
         let bar = ProgressBar(total: files.count + held.count, label: "loading", enabled: !quiet, logInterval: 10)
         var done = 0, skipped = 0
-        let extraSides = recipe.data.extraMaxSides ?? []
         for url in files {
             do {
-                let x = try TrainingData.load(url, modality: modality, channels: channels, options: options)
-                if x.shape.dropFirst().allSatisfy({ $0 >= crop }) { training.append(x) } else {
+                // The signal, then (multi-scale recipes) the same image shrunk further.
+                let scales = try TrainingData.loadScales(url, modality: modality, channels: channels, options: options,
+                                                         extraMaxSides: recipe.data.extraMaxSides ?? [])
+                if scales[0].shape.dropFirst().allSatisfy({ $0 >= crop }) { training.append(scales[0]) } else {
                     log("warning: \(url.path): smaller than the \(crop)-sample crop; skipped"); skipped += 1
                 }
-                // Multi-scale: the same image shrunk further (only where that is smaller).
-                for side in extraSides where side < (x.shape.dropFirst().max() ?? 0) {
-                    var scaled = options
-                    scaled.maxSide = side
-                    let y = try TrainingData.load(url, modality: modality, channels: channels, options: scaled)
-                    if y.shape.dropFirst().allSatisfy({ $0 >= crop }) { training.append(y) }
-                }
+                training += scales.dropFirst().filter { $0.shape.dropFirst().allSatisfy { $0 >= crop } }
             } catch let e as WallocError {
                 log("warning: \(e.message); skipped"); skipped += 1
             }

@@ -70,34 +70,33 @@ public enum Kernels {
     /// stay on exact float32 BLAS kernels. `precision`, when given, overrides the process-wide
     /// setting for this call only.
     public static func decoding<R>(precision: Precision? = nil, _ body: () throws -> R) rethrows -> R {
-        let previous = pthread_getspecific(decodingKey)
-        let code = precision.map { Precision.allCases.firstIndex(of: $0)! + 2 } ?? 1
-        pthread_setspecific(decodingKey, UnsafeRawPointer(bitPattern: code))
-        defer { pthread_setspecific(decodingKey, previous) }
-        return try body()
+        try decodingScope.run(scopeCode(precision), body)
     }
 
     /// Whether the calling thread runs a decoder network with oneDNN.
-    public static var active: Bool { backend == .onednn && pthread_getspecific(decodingKey) != nil }
+    public static var active: Bool { backend == .onednn && decodingScope.value != nil }
 
-    private static let decodingKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+    private static let decodingScope = ThreadScope(), trainingScope = ThreadScope()
+
+    /// A scope's value: 1 for the process-wide precision, 2 + the index of an override.
+    private static func scopeCode(_ precision: Precision?) -> Int {
+        precision.map { Precision.allCases.firstIndex(of: $0)! + 2 } ?? 1
+    }
+
+    /// The precision a scope's value stands for (`processWide` for 1).
+    private static func resolved(scopeCode code: Int, processWide: Precision) -> Precision {
+        code >= 2 ? Precision.allCases[code - 2] : processWide
+    }
+
+    /// Whether `p` means bf16 on this machine (oneDNN with bf16 dot products).
+    private static func runsInBF16(_ p: Precision) -> Bool {
+        p != .fp32 && backend == .onednn && OneDNN.supportsBF16
+    }
 
     /// The precision decoder networks run at now on the calling thread: `.fp32` or `.bf16`
     /// (never `.auto`).
     public static var effectivePrecision: Precision {
-        guard backend == .onednn else { return .fp32 }
-        var p = precision
-        if let raw = pthread_getspecific(decodingKey), case let code = Int(bitPattern: raw), code >= 2 {
-            p = Precision.allCases[code - 2]
-        }
-        switch p {
-        case .fp32: return .fp32
-        case .bf16, .auto: return OneDNN.supportsBF16 ? .bf16 : .fp32
-        }
+        runsInBF16(resolved(scopeCode: decodingScope.value ?? 1, processWide: precision)) ? .bf16 : .fp32
     }
 
     /// The process-wide precision of the decoder networks' convolution products in training
@@ -116,27 +115,15 @@ public enum Kernels {
     /// inside it does `trainsInBF16` follow the training precision. `precision`, when given,
     /// overrides the process-wide setting for this call only.
     public static func trainingDecoder<R>(precision: Precision? = nil, _ body: () throws -> R) rethrows -> R {
-        let previous = pthread_getspecific(trainingKey)
-        let code = precision.map { Precision.allCases.firstIndex(of: $0)! + 2 } ?? 1
-        pthread_setspecific(trainingKey, UnsafeRawPointer(bitPattern: code))
-        defer { pthread_setspecific(trainingKey, previous) }
-        return try body()
+        try trainingScope.run(scopeCode(precision), body)
     }
-
-    private static let trainingKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
 
     /// Whether convolution products on the calling thread run in bfloat16 now: inside
     /// `trainingDecoder`, at a bf16 or auto precision, where oneDNN has bf16. Read it before
     /// handing work to other threads, and pass it to `gemm`.
     public static var trainsInBF16: Bool {
-        guard let raw = pthread_getspecific(trainingKey) else { return false }
-        let code = Int(bitPattern: raw)
-        let p = code >= 2 ? Precision.allCases[code - 2] : trainingPrecision
-        return p != .fp32 && backend == .onednn && OneDNN.supportsBF16
+        guard let code = trainingScope.value else { return false }
+        return runsInBF16(resolved(scopeCode: code, processWide: trainingPrecision))
     }
 
     /// One line for logs and benchmarks: backend, precision and, for oneDNN, its version and the

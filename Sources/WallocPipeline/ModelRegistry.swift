@@ -58,8 +58,11 @@ public enum ModelRegistry {
     }
 
     /// Every model found (a directory that does not load is skipped; `problems` gets its reason).
+    /// A copy of a model already found (same name and fingerprint, e.g. the build's resource
+    /// bundle and the source tree's defaults) is listed once, where lookup finds it first.
     public static func entries(problems: ((URL, String) -> Void)? = nil) -> [Entry] {
-        directories().compactMap { dir in
+        var seen = Set<String>()
+        return directories().compactMap { dir -> Entry? in
             do {
                 let codec = try Codec.load(from: dir)
                 return Entry(url: dir, codec: codec, fingerprintHex: codec.fingerprintHex)
@@ -67,7 +70,7 @@ public enum ModelRegistry {
                 problems?(dir, (error as? WallocError)?.message ?? "\(error)")
                 return nil
             }
-        }
+        }.filter { seen.insert($0.fingerprintHex + "/" + $0.name).inserted }
     }
 
     /// The directory of the first model found with this fingerprint.

@@ -13,7 +13,7 @@ public enum Threading {
     /// Threads in use: 1 inside `serially`, else the value set with `setCount`, else the
     /// machine's active processor count.
     public static var count: Int {
-        if pthread_getspecific(serialKey) != nil { return 1 }
+        if serialScope.value != nil { return 1 }
         let n = current.load(ordering: .relaxed)
         return n > 0 ? n : defaultCount
     }
@@ -25,18 +25,11 @@ public enum Threading {
     /// whatever the thread count: for running independent work items side by side on the worker
     /// pool, and for results that must not depend on the thread count.
     public static func serially<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = pthread_getspecific(serialKey)
-        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(serialKey, previous) }
-        return try body()
+        try serialScope.run(1, body)
     }
 
-    /// A per-thread flag: set while the thread runs `serially`.
-    private static let serialKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+    /// Set while the calling thread runs `serially`.
+    private static let serialScope = ThreadScope()
 
     /// Sets the thread count for Walloc's kernels (BLAS runs single-threaded inside them).
     public static func setCount(_ n: Int) {

@@ -40,38 +40,37 @@ struct ColumnLayout {
     /// `band.count·Wo`). Each channel is first zero-padded into a small scratch plane, then every
     /// kernel offset copies rows of `Wo` values out of it.
     func fill(_ x: UnsafePointer<Float>, sample s: Int, rows band: Range<Int>, into col: UnsafeMutablePointer<Float>) {
+        columns(x, sample: s, rows: band, into: col) { pad, _ in UnsafePointer(pad) }
+    }
+
+    /// `fill` in bfloat16: each zero-padded channel plane is rounded once, then copied out.
+    func fill16(_ x: UnsafePointer<Float>, sample s: Int, rows band: Range<Int>, into col: UnsafeMutablePointer<UInt16>) {
+        let planeSize = (band.count + d * (kh - 1)) * (wo + d * (kw - 1))
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: planeSize) { rounded in
+            columns(x, sample: s, rows: band, into: col) { pad, count in
+                BFloat16.convert(pad, rounded.baseAddress!, count: count)
+                return UnsafePointer(rounded.baseAddress!)
+            }
+        }
+    }
+
+    /// The column matrix in `T`: `plane(pad, count)` turns each zero-padded float32 plane into the
+    /// values copied out per kernel offset.
+    private func columns<T>(_ x: UnsafePointer<Float>, sample s: Int, rows band: Range<Int>, into col: UnsafeMutablePointer<T>,
+                            plane: (UnsafeMutablePointer<Float>, Int) -> UnsafePointer<T>) {
         let wo = wo, ld = band.count * wo
         let wp = wo + d * (kw - 1), rowsIn = band.count + d * (kh - 1)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rowsIn * wp) { scratch in
             let pad = scratch.baseAddress!
             for ch in 0..<c {
                 padPlane(x + (s * c + ch) * h * w, rows: band, into: pad)
+                let values = plane(pad, rowsIn * wp)
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let row = col + ((ch * kh + ky) * kw + kx) * ld
-                        let origin = pad + d * ky * wp + d * kx
+                        let origin = values + d * ky * wp + d * kx
                         for y in 0..<band.count { ColumnLayout.copy(row + y * wo, origin + y * wp, count: wo) }
                     }
-                }
-            }
-        }
-    }
-
-    /// `fill` in bfloat16: each zero-padded channel plane is rounded once, then copied out.
-    func fill16(_ x: UnsafePointer<Float>, sample s: Int, rows band: Range<Int>, into col: UnsafeMutablePointer<UInt16>) {
-        let wo = wo, ld = band.count * wo
-        let wp = wo + d * (kw - 1), rowsIn = band.count + d * (kh - 1)
-        let pad = UnsafeMutablePointer<Float>.allocate(capacity: rowsIn * wp)
-        let pad16 = UnsafeMutablePointer<UInt16>.allocate(capacity: rowsIn * wp)
-        defer { pad.deallocate(); pad16.deallocate() }
-        for ch in 0..<c {
-            padPlane(x + (s * c + ch) * h * w, rows: band, into: pad)
-            BFloat16.convert(pad, pad16, count: rowsIn * wp)
-            for ky in 0..<kh {
-                for kx in 0..<kw {
-                    let row = col + ((ch * kh + ky) * kw + kx) * ld
-                    let origin = pad16 + d * ky * wp + d * kx
-                    for y in 0..<band.count { ColumnLayout.copy16(row + y * wo, origin + y * wp, count: wo) }
                 }
             }
         }
@@ -94,42 +93,25 @@ struct ColumnLayout {
         }
     }
 
-    /// `count` floats from `src` to `dst` (short rows: vector moves, no call).
+    /// `count` values from `src` to `dst` (short rows: vector moves, no call).
     @inline(__always)
-    static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    static func copy<T>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, count: Int) {
+        let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src), bytes = count * MemoryLayout<T>.stride
         var i = 0
-        while i + 16 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-            i += 16
+        while i + 64 <= bytes {
+            (d + i).storeBytes(of: (s + i).loadUnaligned(as: SIMD64<UInt8>.self), as: SIMD64<UInt8>.self)
+            i += 64
         }
-        if i + 8 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            i += 8
-        }
-        if i + 4 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
-            i += 4
-        }
-        while i < count { dst[i] = src[i]; i += 1 }
-    }
-
-    /// `count` bfloat16 values from `src` to `dst` (short rows: vector moves, no call).
-    @inline(__always)
-    static func copy16(_ dst: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<UInt16>, count: Int) {
-        var i = 0
-        while i + 32 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD32<UInt16>.self), as: SIMD32<UInt16>.self)
+        if i + 32 <= bytes {
+            (d + i).storeBytes(of: (s + i).loadUnaligned(as: SIMD32<UInt8>.self), as: SIMD32<UInt8>.self)
             i += 32
         }
-        if i + 16 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt16>.self), as: SIMD16<UInt16>.self)
+        if i + 16 <= bytes {
+            (d + i).storeBytes(of: (s + i).loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
             i += 16
         }
-        if i + 8 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self), as: SIMD8<UInt16>.self)
-            i += 8
-        }
-        while i < count { dst[i] = src[i]; i += 1 }
+        while i + 4 <= bytes { (d + i).storeBytes(of: (s + i).loadUnaligned(as: UInt32.self), as: UInt32.self); i += 4 }
+        while i < bytes { (d + i).storeBytes(of: (s + i).load(as: UInt8.self), as: UInt8.self); i += 1 }
     }
 
     /// Tiles in the whole batch.

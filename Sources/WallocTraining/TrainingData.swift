@@ -49,9 +49,18 @@ public enum TrainingData {
     /// pipeline does (DC removed, peak 0.5; `[C, L]`), `.npy` as stored (`[C, H, W]` / `[C, L]`,
     /// a leading batch of 1 accepted).
     public static func load(_ url: URL, modality: Modality, channels: Int, options: Options = Options()) throws -> Tensor {
+        try loadScales(url, modality: modality, channels: channels, options: options)[0]
+    }
+
+    /// `load`, followed for an image file by the same image shrunk to each of `extraMaxSides` that
+    /// is smaller than its longer side at `options.maxSide` (a multi-scale training set), from one
+    /// read of the file. `.npy` tensors and audio give one signal.
+    public static func loadScales(_ url: URL, modality: Modality, channels: Int, options: Options = Options(),
+                                  extraMaxSides: [Int] = []) throws -> [Tensor] {
         let ext = url.pathExtension.lowercased()
         let rank = modality == .image ? 3 : 2
         var x: Tensor
+        var extras = [Tensor]()
         if ext == "npy" {
             x = try NPY.read(url)
             if x.rank == rank + 1 && x.shape[0] == 1 { x = x.reshaped(Array(x.shape.dropFirst())) }
@@ -59,10 +68,11 @@ public enum TrainingData {
             if let i = x.scalars.firstIndex(where: { !$0.isFinite }) { throw WallocError("\(url.path): non-finite value at index \(i)") }
         } else if modality == .image {
             guard imageExtensions.contains(ext) else { throw WallocError("\(url.path): not an image file") }
-            var pixels = try ImageIO.read(url).pixels
-            pixels = try matchChannels(pixels, channels: channels, name: url.path)
-            if let m = options.maxSide { pixels = Resize.fit(pixels, maxSide: m) }
+            let original = try matchChannels(try ImageIO.read(url).pixels, channels: channels, name: url.path)
+            let pixels = options.maxSide.map { Resize.fit(original, maxSide: $0) } ?? original
             x = SignalPreparation.imageToSignal(pixels)
+            let longer = pixels.shape.dropFirst().max() ?? 0
+            extras = extraMaxSides.filter { $0 < longer }.map { SignalPreparation.imageToSignal(Resize.fit(original, maxSide: $0)) }
         } else {
             guard audioExtensions.contains(ext) else { throw WallocError("\(url.path): not an audio file") }
             let reader = try AudioReader(url: url)
@@ -74,7 +84,7 @@ public enum TrainingData {
         guard x.shape[0] == channels else {
             throw WallocError("\(url.path): \(x.shape[0]) channel(s), the model takes \(channels)")
         }
-        return x
+        return [x] + extras
     }
 
     /// Fits an image's channels to a model's: drops alpha (RGBA -> RGB, grey+alpha -> grey),
