@@ -3,6 +3,7 @@
 #include "cmediashims.h"
 
 #include <png.h>
+#include <zlib.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,15 @@ static int png_encode_body(png_structp png, png_infop info, png_ctx *c, const ui
     png_set_write_fn(png, c, png_write_memory, png_flush_memory);
     png_set_IHDR(png, info, width, height, depth, color_types[channels - 1], PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    // Speed at little cost in size (docs/media.md): 8-bit rows take the Paeth filter and zlib's
+    // run-length strategy (2% larger than libpng's defaults on a decoded photo, 6x faster);
+    // 16-bit rows keep adaptive filters, where run-length matching is 27% larger, at level 2.
+    if (depth == 8) {
+        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
+        png_set_compression_strategy(png, Z_RLE);
+    } else {
+        png_set_compression_level(png, 2);
+    }
     png_write_info(png, info);
     if (depth == 16 && host_is_little_endian()) png_set_swap(png);
     size_t row_bytes = (size_t)width * channels * (depth / 8);
