@@ -186,7 +186,15 @@ public struct Safetensors: Sendable {
     private static func convert(_ p: UnsafeRawBufferPointer, dtype: SafetensorsDType, count: Int) -> [Float] {
         switch dtype {
         case .f32:
+            #if _endian(little)
+            // A straight copy (the element-wise map took 12 ms for the RGB model's 1.7 M weights).
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if count > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: p[0..<(4 * count)])) }
+                initialized = count
+            }
+            #else
             return (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            #endif
         case .f64:
             return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
         case .bf16:

@@ -12,8 +12,15 @@ public struct Conv2d: Module {
     public var bias: Tensor?
     public let padding: (h: Int, w: Int)
     public let dilation: Int
-    /// Weights reordered to `[kh·kw, out, in]`, one GEMM-ready matrix per kernel offset.
-    public private(set) var packed: Tensor
+    /// Weights reordered to `[kh·kw, out, in]`, one GEMM-ready matrix per kernel offset, made on
+    /// first use (decoders on oneDNN never need them).
+    public var packed: Tensor {
+        if let p = packedCache.value.withLock({ $0 }) { return p }
+        let p = Conv2d.pack(weight)
+        packedCache.value.withLock { $0 = p }
+        return p
+    }
+    private var packedCache = PackedWeights()
     /// oneDNN primitives and weights for this layer's input shapes (`Kernels`), made on first use.
     var oneDNNCache = OneDNNConvolutionCache()
 
@@ -29,7 +36,6 @@ public struct Conv2d: Module {
         self.bias = bias ? initializer.uniform([outChannels], bound: bound) : nil
         self.padding = (padding, padding)
         self.dilation = dilation
-        packed = Tensor(zeros: [0])
         parametersDidChange()
     }
 
@@ -40,8 +46,12 @@ public struct Conv2d: Module {
 
     public mutating func parametersDidChange() {
         oneDNNCache = OneDNNConvolutionCache()
+        packedCache = PackedWeights()
+    }
+
+    private static func pack(_ weight: Tensor) -> Tensor {
         let co = weight.shape[0], ci = weight.shape[1], kk = weight.shape[2] * weight.shape[3]
-        packed = Tensor(uninitializedShape: [kk, co, ci]) { p in
+        return Tensor(uninitializedShape: [kk, co, ci]) { p in
             weight.withUnsafeBufferPointer { w in
                 guard let dst = p.baseAddress, let src = w.baseAddress else { return }
                 parallelFor((co + 15) / 16) { block in
@@ -146,4 +156,10 @@ public struct Conv2d: Module {
         }
         return out
     }
+}
+
+/// A layer's packed weights, shared by its copies until the parameters change. Packing runs
+/// outside the lock; two threads packing at once store the same values.
+final class PackedWeights: Sendable {
+    let value = Locked<Tensor?>(nil)
 }
