@@ -96,23 +96,37 @@ extension Codec {
         let bandsCount = config.bandChannels
         var sum = Tensor(zeros: [bandsCount, h, w])
         var weight = Tensor(zeros: [h, w])
-        for (rows, cols) in Codec.tiles(h, w, tile: tile) {
-            let wr = max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap)
-            let wc = max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap)
-            let bands = decodeBands(latents.window(rows: wr, columns: wc))
-            // Ramps rise over the overlap from each inner edge of the window; true image edges get full weight.
-            let ry = Codec.ramp(wr, limit: h, overlap: overlap), rx = Codec.ramp(wc, limit: w, overlap: overlap)
-            let hh = wr.count, ww = wc.count
-            weight.withUnsafeMutableBufferPointer { wt in
-                for y in 0..<hh { for x in 0..<ww { wt[(wr.lowerBound + y) * w + wc.lowerBound + x] += ry[y] * rx[x] } }
+        let windows = Codec.tiles(h, w, tile: tile).map { rows, cols in
+            (max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap),
+             max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap))
+        }
+        // Tiles are decoded several at a time, each by one thread on its own (tiles are small:
+        // splitting each layer of one tile over the threads cost more in synchronisation), and
+        // added up in tile order, so the result does not depend on the thread count.
+        let batch = Threading.count == 1 ? 1 : 2 * Threading.count
+        for first in stride(from: 0, to: windows.count, by: batch) {
+            let group = Array(windows[first..<min(windows.count, first + batch)])
+            let decoded = Locked([Tensor?](repeating: nil, count: group.count))
+            parallelFor(group.count) { i in
+                let bands = Threading.serially { decodeBands(latents.window(rows: group[i].0, columns: group[i].1)) }
+                decoded.withLock { $0[i] = bands }
             }
-            bands.withUnsafeBufferPointer { b in
-                sum.withUnsafeMutableBufferPointer { s in
-                    let src = b.baseAddress!, dst = s.baseAddress!
-                    parallelFor(bandsCount) { c in
-                        for y in 0..<hh {
-                            let out = dst + c * h * w + (wr.lowerBound + y) * w + wc.lowerBound, row = src + (c * hh + y) * ww
-                            for x in 0..<ww { out[x] += ry[y] * rx[x] * row[x] }
+            for (i, (wr, wc)) in group.enumerated() {
+                let bands = decoded.withLock { $0[i]! }
+                // Ramps rise over the overlap from each inner edge of the window; true image edges get full weight.
+                let ry = Codec.ramp(wr, limit: h, overlap: overlap), rx = Codec.ramp(wc, limit: w, overlap: overlap)
+                let hh = wr.count, ww = wc.count
+                weight.withUnsafeMutableBufferPointer { wt in
+                    for y in 0..<hh { for x in 0..<ww { wt[(wr.lowerBound + y) * w + wc.lowerBound + x] += ry[y] * rx[x] } }
+                }
+                bands.withUnsafeBufferPointer { b in
+                    sum.withUnsafeMutableBufferPointer { s in
+                        let src = b.baseAddress!, dst = s.baseAddress!
+                        parallelFor(bandsCount) { c in
+                            for y in 0..<hh {
+                                let out = dst + c * h * w + (wr.lowerBound + y) * w + wc.lowerBound, row = src + (c * hh + y) * ww
+                                for x in 0..<ww { out[x] += ry[y] * rx[x] * row[x] }
+                            }
                         }
                     }
                 }
