@@ -34,6 +34,7 @@ struct KernelTests {
         Case(n: 1, ci: 8, co: 12, h: 7, w: 6, k: 1, padding: 0, dilation: 1, bias: true),
         Case(n: 1, ci: 6, co: 6, h: 17, w: 15, k: 5, padding: 1, dilation: 1, bias: true),    // output smaller than input
         Case(n: 1, ci: 3, co: 4, h: 2, w: 3, k: 3, padding: 1, dilation: 1, bias: true),
+        Case(n: 2, ci: 13, co: 17, h: 10, w: 19, k: 3, padding: 1, dilation: 1, bias: true),  // 8 x 8 transposes and their remainders
     ]
 
     @Test("Conv2d: oneDNN fp32 equals BLAS, bf16 within bfloat16 precision, same bits on one thread as on all", arguments: cases)
