@@ -24,6 +24,7 @@ struct ComputeOptions: ParsableArguments {
     /// `defaultPrecision: .fp32`.
     func apply(defaultPrecision: Kernels.Precision = .auto) throws {
         Allocator.retainFreedMemory()
+        BLAS.setThreads(1)  // Walloc's workers run BLAS; OpenBLAS's own threads stop spinning now.
         if let kernels {
             guard let b = Kernels.Backend(rawValue: kernels.lowercased()) else {
                 throw ValidationError("--kernels must be one of: \(Kernels.Backend.allCases.map(\.rawValue).joined(separator: ", "))")

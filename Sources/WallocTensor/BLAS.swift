@@ -2,6 +2,11 @@
 import Accelerate
 #else
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 #endif
 
 /// Single-precision matrix multiplication through the platform's CBLAS: OpenBLAS on Linux,
@@ -44,8 +49,22 @@ public enum BLAS {
     public static func setThreads(_ count: Int) {
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(max(1, count)))
+        if count <= 1 { stopServerThreads() }
         #endif
     }
+
+    #if !canImport(Accelerate)
+    /// Ends a threaded OpenBLAS's worker threads (`blas_thread_shutdown_`, which OpenBLAS itself
+    /// calls before a fork; looked up at run time, as single-threaded builds lack it). Its
+    /// constructor starts them when the process loads, and each spins on `sched_yield` for about
+    /// 2^28 cycles before it sleeps: on 2 vCPUs, a third of a `walloc decode`'s time. A later
+    /// multi-threaded BLAS call would start them again.
+    private static func stopServerThreads() {
+        typealias Shutdown = @convention(c) () -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") else { return }
+        _ = unsafeBitCast(symbol, to: Shutdown.self)()
+    }
+    #endif
 
     /// `gemm` split into blocks of columns (or of rows, when there are more rows than columns)
     /// of `C`, each a single-threaded BLAS call, run on `Threading.count` workers.
