@@ -19,18 +19,38 @@ public struct Snake: Module {
         try body(key(prefix, "beta"), &beta)
     }
 
+    /// `x + sin²(αx)/(β + 1e-9)` with `α = exp(alpha)`, `β = exp(beta)` per channel, 16 lanes at
+    /// a time (`Trig`, about 1e-7 absolute error); rows with arguments beyond `Trig.reductionLimit`
+    /// take the library sine.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let n = x.shape[0], c = channels, l = x.shape[2]
-        var out = x
-        out.withUnsafeMutableBufferPointer { ob in
-            parallelFor(n * c) { i in
-                let ch = i % c
-                let a = Foundation.exp(alpha.scalars[ch])
-                let inv = 1 / (Foundation.exp(beta.scalars[ch]) + 1e-9)
-                let row = ob.baseAddress! + i * l
-                for t in 0..<l {
-                    let s = Foundation.sin(a * row[t])
-                    row[t] += inv * s * s
+        precondition(x.rank == 3 && x.shape[1] == channels, "Snake expects [N, \(channels), L], got \(x.shape)")
+        let c = channels, l = x.shape[2]
+        let coefficients = (0..<c).map { ch in
+            (Foundation.exp(alpha.scalars[ch]), 1 / (Foundation.exp(beta.scalars[ch]) + 1e-9))
+        }
+        var out = Tensor(uninitialized: x.shape)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                parallelFor(x.shape[0] * c) { row in
+                    let (a, inv) = coefficients[row % c]
+                    let xr = xb.baseAddress! + row * l, yr = ob.baseAddress! + row * l
+                    let av = Trig.V(repeating: a), iv = Trig.V(repeating: inv)
+                    var largest = Trig.V(repeating: 0)
+                    var i = 0
+                    while i + 16 <= l {
+                        let v = UnsafeRawPointer(xr + i).loadUnaligned(as: Trig.V.self), ax = v * av
+                        let m = Trig.magnitude(ax)
+                        largest.replace(with: m, where: m .> largest)
+                        let s = Trig.sincos(ax).0
+                        UnsafeMutableRawPointer(yr + i).storeBytes(of: v.addingProduct(s * s, iv), as: Trig.V.self)
+                        i += 16
+                    }
+                    // The tail, and rows with arguments beyond the vector reduction: library sine.
+                    let from = largest.max() > Trig.reductionLimit ? 0 : i
+                    for t in from..<l {
+                        let s = Foundation.sin(a * xr[t])
+                        yr[t] = xr[t] + inv * s * s
+                    }
                 }
             }
         }
