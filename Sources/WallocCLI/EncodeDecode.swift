@@ -294,7 +294,12 @@ struct Decode: ParsableCommand {
                 let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)", enabled: !quiet && files.count == 1, delay: 1)
                 try c.decompress(file, toAudioFile: out) { single.update(Int($0 * 1000)) }
             } else {
-                switch try c.decompress(file) {
+                // Large images take a while: a bar when one file is decoding (after a second).
+                let single = ProgressBar(total: 1000, label: "  \(input.lastPathComponent)",
+                                         enabled: !quiet && files.count == 1 && modality == .image, delay: 1)
+                let decoded = try c.decompress(file) { single.update(min(999, Int($0 * 1000))) }
+                single.update(1000, info: "done", force: true)
+                switch decoded {
                 case .signal(let x): try writeNPY(x, ext: ext, to: out)
                 case .image(let pixels, let depth):
                     if ext == "npy" { try writeNPY(pixels, ext: ext, to: out); break }

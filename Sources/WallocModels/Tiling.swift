@@ -87,7 +87,9 @@ extension Codec {
     /// `decodeTiled` that empties `latents` as soon as the decoder network is done with them,
     /// before the wavelet synthesis, so that a large image never holds its latents, its bands and
     /// its pixels at once (when the caller keeps no other reference to the latents).
-    public func decodeTiled(releasing latents: inout Tensor, tile: Int? = nil, overlap: Int? = nil) throws -> Tensor {
+    /// `progress` gets the fraction of tiles decoded, on the calling thread.
+    public func decodeTiled(releasing latents: inout Tensor, tile: Int? = nil, overlap: Int? = nil,
+                            progress: ((Double) -> Void)? = nil) throws -> Tensor {
         try checkLatents(latents)
         let tile = tile ?? decodeTiling.size, overlap = overlap ?? decodeTiling.overlap
         guard modality == .image, latents.rank == 3 else { return try decode(latents) }
@@ -131,6 +133,7 @@ extension Codec {
                     }
                 }
             }
+            progress?(Double(first + group.count) / Double(windows.count))
         }
         sum.withUnsafeMutableBufferPointer { s in
             weight.withUnsafeBufferPointer { wt in

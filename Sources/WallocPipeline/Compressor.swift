@@ -217,15 +217,16 @@ public struct Compressor: Sendable {
     }
 
     /// Decodes a `.wlc` file made with this model (whole, in memory; see
-    /// `decompress(_:toAudioFile:)` for long audio).
-    public func decompress(_ file: WLCFile) throws -> DecodedSignal {
+    /// `decompress(_:toAudioFile:)` for long audio). Images report the fraction of decoder tiles
+    /// done to `progress`.
+    public func decompress(_ file: WLCFile, progress: ((Double) -> Void)? = nil) throws -> DecodedSignal {
         let h = file.header
         var latents = try latents(of: file)
         let codec = try codec(for: h)
         let x: Tensor
         if codec.modality == .image {
             // The latents are released before the wavelet synthesis (peak memory of large images).
-            x = try codec.decodeTiled(releasing: &latents, tile: tile, overlap: overlap)
+            x = try codec.decodeTiled(releasing: &latents, tile: tile, overlap: overlap, progress: progress)
         } else {
             var parts = [Tensor]()
             try codec.decodeStreaming(latents) { _, piece in parts.append(piece) }

@@ -101,9 +101,15 @@ struct TilingTests {
         // (Float sums may be ordered differently when other tests keep the worker pool busy.)
         #expect(try vae.decodeTiled(y3).maxAbsDifference(reference) < 1e-5)
         // The releasing form (what Compressor uses) gives the same image and empties the latents.
+        // It reports the fraction of tiles done, rising to 1 (8 x 12 positions in 6 x 6 tiles: 4 tiles).
         var owned = y3
-        let released = try vae.decodeTiled(releasing: &owned, tile: 6, overlap: 3)
+        var fractions = [Double]()
+        let released = try vae.decodeTiled(releasing: &owned, tile: 6, overlap: 3) { fractions.append($0) }
         #expect(released.maxAbsDifference(tiled) < 1e-6 && owned.count == 0)
+        #expect(!fractions.isEmpty && fractions == fractions.sorted() && fractions.last == 1)
+        // Tiles decoded one at a time (one thread) give the same image.
+        let serial = try Threading.serially { try vae.decodeTiled(y3, tile: 6, overlap: 3) }
+        #expect(serial.maxAbsDifference(tiled) == 0)
     }
 }
 
