@@ -240,6 +240,23 @@ struct LatentCoderTests {
         // JSON round trip; models of the previous coder are refused clearly.
         let json = try JSONEncoder().encode(model)
         #expect(try JSONDecoder().decode(LatentModel.self, from: json) == model)
+        // The compact form (one base64 string of frequencies) is what is written; files with the
+        // tables as number arrays still read, to the same model.
+        let written = try #require(JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(written["frequencies"] is String && written["tables"] == nil)
+        var arrays = written
+        arrays["frequencies"] = nil
+        arrays["tables"] = model.tables.map { channel in
+            channel.map { ["precision": $0.precision, "first": $0.first, "frequencies": $0.frequencies.map(Int.init)] }
+        }
+        #expect(try JSONDecoder().decode(LatentModel.self, from: JSONSerialization.data(withJSONObject: arrays)) == model)
+        // A packed string of the wrong length or not base64, or a table that does not sum to 4096, is refused.
+        for bad in [String((written["frequencies"] as! String).dropLast(4)), "not base64!",
+                    Data(repeating: 1, count: 2 * model.channels * 16 * model.tables[0][0].frequencies.count).base64EncodedString()] {
+            var broken = written
+            broken["frequencies"] = bad
+            #expect(throws: WallocError.self) { try JSONDecoder().decode(LatentModel.self, from: JSONSerialization.data(withJSONObject: broken)) }
+        }
         let old = Data(#"{"bits": 8, "thresholds": [[0, 1, 2]], "tables": []}"#.utf8)
         #expect(throws: WallocError.self) { try JSONDecoder().decode(LatentModel.self, from: old) }
     }
