@@ -102,7 +102,14 @@ public enum FuzzSeeds {
             let model = try LatentModel.fit(latents: [latents([2, 4, 4]), latents([2, 8, 3])], bits: 8)
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
-            return [("small.json", try encoder.encode(model))]
+            // What training writes (frequencies packed in base64), and the older number arrays.
+            let packed = try encoder.encode(model)
+            var arrays = try JSONSerialization.jsonObject(with: packed) as? [String: Any] ?? [:]
+            arrays["frequencies"] = nil
+            arrays["tables"] = model.tables.map { channel in
+                channel.map { ["precision": $0.precision, "first": $0.first, "frequencies": $0.frequencies.map(Int.init)] }
+            }
+            return [("small.json", packed), ("small-arrays.json", try JSONSerialization.data(withJSONObject: arrays, options: .sortedKeys))]
         case .image:
             var out = [(String, Data)]()
             let rgb = pixels(3, 6, 5), grey = pixels(1, 5, 4), rgba = pixels(4, 4, 4)
