@@ -47,8 +47,15 @@ public struct Conv1d: Module {
     public var weightNorm: WeightNorm?
     public var bias: Tensor?
     public let stride: Int, padding: Int, dilation: Int
-    /// The weight as `[k, out, in]` (one `[out, in]` matrix per kernel tap).
-    public private(set) var packed: Tensor
+    /// The weight as `[k, out, in]` (one `[out, in]` matrix per kernel tap), made on first use:
+    /// a model being loaded changes its parameters twice (initial, then loaded values).
+    public var packed: Tensor {
+        if let p = packedCache.value.withLock({ $0 }) { return p }
+        let p = Conv1d.pack(weight)
+        packedCache.value.withLock { $0 = p }
+        return p
+    }
+    private var packedCache = PackedWeights()
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
@@ -62,7 +69,6 @@ public struct Conv1d: Module {
         weightNorm = weightNormalized ? WeightNorm(weight: weight) : nil
         self.bias = bias ? initializer.uniform([outChannels], bound: bound) : nil
         self.stride = stride; self.padding = padding; self.dilation = dilation
-        packed = Tensor(zeros: [0])
         parametersDidChange()
     }
 
@@ -78,14 +84,23 @@ public struct Conv1d: Module {
 
     public mutating func parametersDidChange() {
         if let weightNorm { weight = weightNorm.folded() }
+        packedCache = PackedWeights()
+    }
+
+    /// `[out, in, k]` -> `[k, out, in]`, written row by row.
+    private static func pack(_ weight: Tensor) -> Tensor {
         let co = weight.shape[0], ci = weight.shape[1], k = weight.shape[2]
-        var p = Tensor(uninitialized: [k, co, ci])
-        p.withUnsafeMutableBufferPointer { pb in
+        return Tensor(uninitializedShape: [k, co, ci]) { pb in
             weight.withUnsafeBufferPointer { wb in
-                for o in 0..<co { for i in 0..<ci { for j in 0..<k { pb[(j * co + o) * ci + i] = wb[(o * ci + i) * k + j] } } }
+                guard let dst = pb.baseAddress, let src = wb.baseAddress else { return }
+                parallelFor(co) { o in
+                    for j in 0..<k {
+                        let to = dst + (j * co + o) * ci, from = src + o * ci * k + j
+                        for i in 0..<ci { to[i] = from[i * k] }
+                    }
+                }
             }
         }
-        packed = p
     }
 
     /// Output length for an input of length `l`.
