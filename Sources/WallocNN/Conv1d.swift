@@ -49,13 +49,8 @@ public struct Conv1d: Module {
     public let stride: Int, padding: Int, dilation: Int
     /// The weight as `[k, out, in]` (one `[out, in]` matrix per kernel tap), made on first use:
     /// a model being loaded changes its parameters twice (initial, then loaded values).
-    public var packed: Tensor {
-        if let p = packedCache.value.withLock({ $0 }) { return p }
-        let p = Conv1d.pack(weight)
-        packedCache.value.withLock { $0 = p }
-        return p
-    }
-    private var packedCache = PackedWeights()
+    public var packed: Tensor { packedCache.tensor { Conv1d.pack(weight) } }
+    private var packedCache = PackedWeightCache()
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
@@ -84,7 +79,7 @@ public struct Conv1d: Module {
 
     public mutating func parametersDidChange() {
         if let weightNorm { weight = weightNorm.folded() }
-        packedCache = PackedWeights()
+        packedCache = PackedWeightCache()
     }
 
     /// `[out, in, k]` -> `[k, out, in]`, written row by row.

@@ -14,13 +14,8 @@ public struct Conv2d: Module {
     public let dilation: Int
     /// Weights reordered to `[kh·kw, out, in]`, one GEMM-ready matrix per kernel offset, made on
     /// first use (decoders on oneDNN never need them).
-    public var packed: Tensor {
-        if let p = packedCache.value.withLock({ $0 }) { return p }
-        let p = Conv2d.pack(weight)
-        packedCache.value.withLock { $0 = p }
-        return p
-    }
-    private var packedCache = PackedWeights()
+    public var packed: Tensor { packedCache.tensor { Conv2d.pack(weight) } }
+    private var packedCache = PackedWeightCache()
     /// oneDNN primitives and weights for this layer's input shapes (`Kernels`), made on first use.
     var oneDNNCache = OneDNNConvolutionCache()
 
@@ -46,7 +41,7 @@ public struct Conv2d: Module {
 
     public mutating func parametersDidChange() {
         oneDNNCache = OneDNNConvolutionCache()
-        packedCache = PackedWeights()
+        packedCache = PackedWeightCache()
     }
 
     private static func pack(_ weight: Tensor) -> Tensor {
@@ -158,8 +153,17 @@ public struct Conv2d: Module {
     }
 }
 
-/// A layer's packed weights, shared by its copies until the parameters change. Packing runs
-/// outside the lock; two threads packing at once store the same values.
-final class PackedWeights: Sendable {
-    let value = Locked<Tensor?>(nil)
+/// A layer's BLAS-ready weights, made on first use and shared by the layer's copies until its
+/// parameters change (the layer then starts a new cache). Packing runs outside the lock; two
+/// threads packing at once store the same values.
+final class PackedWeightCache: Sendable {
+    private let value = Locked<Tensor?>(nil)
+
+    /// The cached tensor, or `make()`'s, cached.
+    func tensor(_ make: () -> Tensor) -> Tensor {
+        if let t = value.withLock({ $0 }) { return t }
+        let t = make()
+        value.withLock { $0 = t }
+        return t
+    }
 }

@@ -19,20 +19,26 @@ public struct Snake: Module {
         try body(key(prefix, "beta"), &beta)
     }
 
+    /// Per-channel `(α, 1/(β + 1e-9), β)` with `α = exp(alpha)`, `β = exp(beta)`.
+    public func coefficients() -> [(Float, Float, Float)] {
+        (0..<channels).map { ch in
+            let a = Foundation.exp(alpha.scalars[ch]), b = Foundation.exp(beta.scalars[ch])
+            return (a, 1 / (b + 1e-9), b)
+        }
+    }
+
     /// `x + sin²(αx)/(β + 1e-9)` with `α = exp(alpha)`, `β = exp(beta)` per channel, 16 lanes at
     /// a time (`Trig`, about 1e-7 absolute error); rows with arguments beyond `Trig.reductionLimit`
     /// take the library sine.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank == 3 && x.shape[1] == channels, "Snake expects [N, \(channels), L], got \(x.shape)")
         let c = channels, l = x.shape[2]
-        let coefficients = (0..<c).map { ch in
-            (Foundation.exp(alpha.scalars[ch]), 1 / (Foundation.exp(beta.scalars[ch]) + 1e-9))
-        }
+        let coeff = coefficients()
         var out = Tensor(uninitialized: x.shape)
         x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in
                 parallelFor(x.shape[0] * c) { row in
-                    let (a, inv) = coefficients[row % c]
+                    let (a, inv, _) = coeff[row % c]
                     let xr = xb.baseAddress! + row * l, yr = ob.baseAddress! + row * l
                     let av = Trig.V(repeating: a), iv = Trig.V(repeating: inv)
                     var largest = Trig.V(repeating: 0)

@@ -5,14 +5,6 @@ import WallocTensor
 private typealias V = Trig.V
 
 extension Snake {
-    /// Per-channel `(α, 1/(β + 1e-9), β)` with `α = exp(alpha)`, `β = exp(beta)`.
-    func coefficients() -> [(Float, Float, Float)] {
-        (0..<channels).map { ch in
-            let a = Foundation.exp(alpha.scalars[ch]), b = Foundation.exp(beta.scalars[ch])
-            return (a, 1 / (b + 1e-9), b)
-        }
-    }
-
     /// Training forward pass: the inference pass (vectorised); the tape is the input.
     public func forward(training x: Tensor) -> (Tensor, Tensor) { (self(x), x) }
 
