@@ -17,7 +17,7 @@ struct ComputeOptions: ParsableArguments {
     var threads: Int?
     @Option(name: .long, help: "Convolution kernels of the decoder networks: onednn or blas (default: onednn where built in; env WALLOC_KERNELS).")
     var kernels: String?
-    @Option(name: .long, help: "Decoder precision: auto (bf16 where the CPU has bf16 dot products), fp32 (exact) or bf16.")
+    @Option(name: .long, help: "Decoder precision: auto (bf16 where the CPU has bf16 dot products, else winograd), fp32 (exact), bf16 or winograd (float32, 3x3 convolutions by Winograd's F(4x4, 3x3)).")
     var precision: String?
 
     /// Applies the options; commands that train or compare against reference values pass

@@ -16,6 +16,8 @@ public struct Conv2d: Module {
     /// first use (decoders on oneDNN never need them).
     public var packed: Tensor { packedCache.tensor { Conv2d.pack(weight) } }
     private var packedCache = PackedWeightCache()
+    /// Winograd-transformed weights (`Winograd.transformWeights`), made on first use.
+    private var winogradCache = PackedWeightCache()
     /// oneDNN primitives and weights for this layer's input shapes (`Kernels`), made on first use.
     var oneDNNCache = OneDNNConvolutionCache()
 
@@ -42,6 +44,7 @@ public struct Conv2d: Module {
     public mutating func parametersDidChange() {
         oneDNNCache = OneDNNConvolutionCache()
         packedCache = PackedWeightCache()
+        winogradCache = PackedWeightCache()
     }
 
     private static func pack(_ weight: Tensor) -> Tensor {
@@ -82,6 +85,13 @@ public struct Conv2d: Module {
         let (kh, kw) = kernel, d = dilation
         let (ho, wo) = outputSize(h, w)
         precondition(ho > 0 && wo > 0, "Conv2d input \(h)x\(w) too small")
+        if Kernels.winograd && Winograd.applies(kernel: kernel, padding: padding, dilation: dilation) {
+            // Transformed weights are 4x the weights: kept for layers up to 16 MB of them (such
+            // as the default models' 128-channel decoders), made per call for wider ones.
+            let keep = 36 * ci * co * MemoryLayout<Float>.size <= 16 << 20
+            return Winograd.convolve(x, weight: weight, bias: bias,
+                                     transformed: keep ? winogradCache.tensor { Winograd.transformWeights(weight) } : nil)
+        }
         #if canImport(CDNNL)
         if Kernels.active, let y = oneDNNForward(x, bf16: Kernels.effectivePrecision == .bf16) { return y }
         #endif

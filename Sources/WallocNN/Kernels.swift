@@ -15,9 +15,11 @@ import WallocTensor
 ///   AVX-512, AVX-512 with bf16, AMX, or Arm's). `ONEDNN_MAX_CPU_ISA` (for example `AVX2`) limits it.
 /// - `Backend.blas`: shifted GEMMs through the platform's BLAS (OpenBLAS, Accelerate).
 ///
-/// Precision applies to the oneDNN backend: `.bf16` rounds a convolution's inputs and weights to
-/// bfloat16 and accumulates in float32 (where the CPU has bf16 dot products); `.fp32` is exact
-/// float32. `.auto` is bf16 where the CPU supports it, else fp32. The library starts at `.fp32`;
+/// Precision: `.bf16` (oneDNN backend) rounds a convolution's inputs and weights to bfloat16 and
+/// accumulates in float32 (where the CPU has bf16 dot products); `.fp32` is exact float32 (direct
+/// convolutions); `.winograd` is float32 with 3x3 convolutions by Winograd's F(4x4, 3x3)
+/// (`Winograd`: a quarter of the multiplications, results within float32 rounding of `.fp32`'s).
+/// `.auto` is bf16 where the CPU supports it, else `.winograd`. The library starts at `.fp32`;
 /// the command line decodes at `.auto` (`--precision`). Only decoder networks use these kernels
 /// (`decoding`); encoders and linear skip paths do not. Decoder networks' training passes have
 /// their own setting (`trainingPrecision`, `trainingDecoder`, `gemm`).
@@ -27,7 +29,7 @@ public enum Kernels {
     }
 
     public enum Precision: String, Sendable, CaseIterable, Codable {
-        case auto, fp32, bf16
+        case auto, fp32, bf16, winograd
     }
 
     private static let backendCode = Atomic<Int>(-1)
@@ -90,11 +92,24 @@ public enum Kernels {
 
     /// Whether `p` means bf16 on this machine (oneDNN with bf16 dot products).
     private static func runsInBF16(_ p: Precision) -> Bool {
-        p != .fp32 && backend == .onednn && OneDNN.supportsBF16
+        (p == .auto || p == .bf16) && backend == .onednn && OneDNN.supportsBF16
     }
 
-    /// The precision decoder networks run at now on the calling thread: `.fp32` or `.bf16`
-    /// (never `.auto`).
+    /// Whether `p` means Winograd float32 on this machine: asked for, or `.auto`/`.bf16` without bf16.
+    private static func runsWinograd(_ p: Precision) -> Bool {
+        p == .winograd || ((p == .auto || p == .bf16) && !runsInBF16(p))
+    }
+
+    /// Whether the decoder network on the calling thread computes its 3x3 convolutions with
+    /// `Winograd` (inside `decoding`, at `.winograd`, or at `.auto`/`.bf16` where bf16 is not
+    /// available), on either backend.
+    public static var winograd: Bool {
+        guard let code = decodingScope.value else { return false }
+        return runsWinograd(resolved(scopeCode: code, processWide: precision))
+    }
+
+    /// The precision of the decoder networks' oneDNN products now on the calling thread: `.fp32`
+    /// or `.bf16` (never `.auto`; `.winograd` runs its other products in `.fp32`).
     public static var effectivePrecision: Precision {
         runsInBF16(resolved(scopeCode: decodingScope.value ?? 1, processWide: precision)) ? .bf16 : .fp32
     }
@@ -130,8 +145,10 @@ public enum Kernels {
     /// instruction set its convolutions use (e.g. "onednn 2.6.3 brgconv:avx512_core_bf16, bf16").
     public static var summary: String {
         switch backend {
-        case .blas: return "blas, fp32"
-        case .onednn: return "onednn \(OneDNN.version) \(OneDNN.implementation(effectivePrecision)), \(effectivePrecision.rawValue)"
+        case .blas: return "blas, fp32" + (runsWinograd(precision) ? " (Winograd 3x3)" : "")
+        case .onednn:
+            let p = effectivePrecision
+            return "onednn \(OneDNN.version) \(OneDNN.implementation(p)), \(p.rawValue)" + (runsWinograd(precision) ? " (Winograd 3x3)" : "")
         }
     }
 }

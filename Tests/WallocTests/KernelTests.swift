@@ -51,9 +51,60 @@ struct KernelTests {
         print("\(c.testDescription): fp32 \(e32), bf16 \(e16) (\(Kernels.summary))")
         #expect(e32 < 1e-5)
         // bfloat16 keeps 8 significant bits: inputs and weights each within 2^-9 relative.
-        #expect(e16 < (Kernels.backend == .onednn && Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .bf16 ? 2e-2 : 1e-5))
+        // Without bf16 dot products, bf16 falls back to Winograd float32 for 3x3 convolutions.
+        let hasBF16 = Kernels.backend == .onednn && Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .bf16
+        #expect(e16 < (hasBF16 ? 2e-2 : 2e-5))
         let serial = Threading.serially { Kernels.decoding(precision: .bf16) { conv(x) } }
         let same = serial.scalars == bf16.scalars
+        #expect(same)
+    }
+
+    static let winogradCases: [Case] = [
+        Case(n: 1, ci: 16, co: 24, h: 12, w: 20, k: 3, padding: 1, dilation: 1, bias: true),
+        Case(n: 2, ci: 13, co: 17, h: 10, w: 19, k: 3, padding: 1, dilation: 1, bias: false),  // partial blocks, two samples
+        Case(n: 1, ci: 3, co: 4, h: 2, w: 3, k: 3, padding: 1, dilation: 1, bias: true),       // smaller than one block
+        Case(n: 1, ci: 5, co: 3, h: 1, w: 1, k: 3, padding: 1, dilation: 1, bias: true),
+        Case(n: 1, ci: 128, co: 128, h: 32, w: 70, k: 3, padding: 1, dilation: 1, bias: true), // a decoder layer, 144 block columns
+        Case(n: 1, ci: 4, co: 5, h: 40, w: 420, k: 3, padding: 1, dilation: 1, bias: true),    // 1120 block columns: two product pieces
+        Case(n: 1, ci: 6, co: 6, h: 17, w: 15, k: 5, padding: 1, dilation: 1, bias: true),    // not 3x3: the direct path
+        Case(n: 2, ci: 5, co: 7, h: 13, w: 9, k: 3, padding: 2, dilation: 2, bias: false),     // dilated: the direct path
+    ]
+
+    @Test("Conv2d at .winograd: F(4x4, 3x3) within float32 rounding of the direct convolution, the same bits on one thread",
+          arguments: winogradCases)
+    func winograd(_ c: Case) throws {
+        var initializer = ParameterInitializer(seed: 17)
+        let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.padding, dilation: c.dilation,
+                          bias: c.bias, initializer: &initializer)
+        let x = Self.random([c.n, c.ci, c.h, c.w], seed: 4)
+        let direct = conv(x)
+        let fast = Kernels.decoding(precision: .winograd) { conv(x) }
+        #expect(fast.shape == direct.shape)
+        let e = Self.relativeError(fast, direct)
+        print("\(c.testDescription): winograd \(e)")
+        #expect(e < 2e-5)
+        let applies = Winograd.applies(kernel: conv.kernel, padding: conv.padding, dilation: conv.dilation)
+        #expect(applies == (c.k == 3 && c.padding == 1 && c.dilation == 1))
+        if applies {
+            // Rounding differs from the direct product: proof that the Winograd path ran.
+            #expect(e > 0)
+            // The transform matches the formula on one output: Σ w·x over the 3x3 neighbourhood.
+            let y = c.h / 2, xx = c.w / 2, o = c.co - 1
+            var sum = Double(conv.bias?.scalars[o] ?? 0)
+            for i in 0..<c.ci {
+                for ky in 0..<3 {
+                    for kx in 0..<3 {
+                        let yy = y + ky - 1, xc = xx + kx - 1
+                        guard yy >= 0 && yy < c.h && xc >= 0 && xc < c.w else { continue }
+                        sum += Double(conv.weight.scalars[((o * c.ci + i) * 3 + ky) * 3 + kx]) * Double(x.scalars[(i * c.h + yy) * c.w + xc])
+                    }
+                }
+            }
+            let got = fast.scalars[(o * c.h + y) * c.w + xx]
+            #expect(abs(Double(got) - sum) < 1e-4 * max(1, abs(sum)))
+        }
+        let serial = Threading.serially { Kernels.decoding(precision: .winograd) { conv(x) } }
+        let same = serial.scalars == fast.scalars
         #expect(same)
     }
 
