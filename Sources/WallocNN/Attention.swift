@@ -71,6 +71,7 @@ public struct SpatialSelfAttention: Module {
         let blocks = (p + block - 1) / block
         var out = Tensor(uninitialized: x.shape)
         let bf16 = SpatialSelfAttention.bf16Products
+        let keyBlocked = !bf16 && Kernels.winograd && p > SpatialSelfAttention.keyBlock
         h.withUnsafeBufferPointer { hb in
             qkv.withUnsafeMutableBufferPointer { qb in
                 attended.withUnsafeMutableBufferPointer { ab in
@@ -91,6 +92,9 @@ public struct SpatialSelfAttention: Module {
                                         BFloat16.convert(q + r.lowerBound, half + r.lowerBound, count: r.count)
                                     }
                                 }
+                                if keyBlocked {
+                                    SpatialSelfAttention.keyBlocked(q: q, k: k, v: v, att: att, c: c, p: p)
+                                } else {
                                 // Flash-style: one block of queries per task, single-threaded GEMMs.
                                 parallelFor(blocks) { b in
                                     let p0 = b * block, rows = min(block, p - p0)
@@ -110,6 +114,7 @@ public struct SpatialSelfAttention: Module {
                                         }
                                     }
                                 }
+                                }
                                 let dst = ob.baseAddress! + sample * c * p
                                 toOut.weight.withUnsafeBufferPointer { wb in
                                     BLAS.parallelGemm(m: c, n: p, k: c, a: wb.baseAddress!, lda: c, b: att, ldb: p, c: dst, ldc: p)
@@ -126,6 +131,57 @@ public struct SpatialSelfAttention: Module {
             }
         }
         return out
+    }
+
+    /// Keys per step of `keyBlocked`, and queries per task.
+    static let keyBlock = 2048, queryBlock = 512
+
+    /// The attention of every query, `att (c x p) = V · softmax(QᵀK)ᵀ`, with the keys taken in
+    /// blocks and the softmax built up as it goes (running maximum and sum, earlier partial
+    /// results rescaled when the maximum grows; as in FlashAttention). Each task holds 512
+    /// queries, four times as many as the plain blocks, so BLAS packs K and V a quarter as often,
+    /// while its scores stay at 512 x 2048. Used with `Kernels.winograd` (fast float32) above
+    /// 2048 positions; the rounding differs from the plain blocks', so `.fp32` keeps those.
+    static func keyBlocked(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                           att: UnsafeMutablePointer<Float>, c: Int, p: Int) {
+        let blocks = (p + queryBlock - 1) / queryBlock
+        parallelFor(blocks) { b in
+            let p0 = b * queryBlock, rows = min(queryBlock, p - p0)
+            let scratch = rows * keyBlock + c * rows + 3 * rows
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratch) { buf in
+                let s = buf.baseAddress!, acc = s + rows * keyBlock
+                let runMax = acc + c * rows, runSum = runMax + rows, rescale = runSum + rows
+                runMax.update(repeating: -.infinity, count: rows)
+                runSum.update(repeating: 0, count: rows)
+                var k0 = 0
+                while k0 < p {
+                    let kb = min(keyBlock, p - k0)
+                    BLAS.gemm(transA: true, m: rows, n: kb, k: c, a: q + p0, lda: p, b: k + k0, ldb: p, c: s, ldc: kb)
+                    for r in 0..<rows {
+                        let row = s + r * kb
+                        let m = max(runMax[r], VectorMath.maximum(row, count: kb))
+                        let sum = VectorMath.expRow(row, count: kb, shift: m)
+                        rescale[r] = k0 == 0 ? 0 : VectorMath.exp(runMax[r] - m)
+                        runSum[r] = runSum[r] * rescale[r] + sum
+                        runMax[r] = m
+                    }
+                    if k0 > 0 {
+                        for ch in 0..<c {
+                            let o = acc + ch * rows
+                            for r in 0..<rows { o[r] *= rescale[r] }
+                        }
+                    }
+                    BLAS.gemm(transB: true, m: c, n: rows, k: kb, a: v + k0, lda: p, b: s, ldb: kb,
+                              beta: k0 == 0 ? 0 : 1, c: acc, ldc: rows)
+                    k0 += kb
+                }
+                for r in 0..<rows { rescale[r] = 1 / runSum[r] }
+                for ch in 0..<c {
+                    let o = att + ch * p + p0, a = acc + ch * rows
+                    for r in 0..<rows { o[r] = a[r] * rescale[r] }
+                }
+            }
+        }
     }
 
     /// Whether the attention products run in bfloat16 (`Kernels.effectivePrecision`, with oneDNN).

@@ -87,8 +87,13 @@ public enum VectorMath {
     /// denominator), so callers can fold the normalisation into a later product.
     @inlinable
     public static func expShiftedRow(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
-        // The maximum 16 lanes at a time (a scalar `max` loop is not vectorised: it took about
-        // as long as the exponentials in the attention's softmax).
+        expRow(row, count: count, shift: maximum(row, count: count))
+    }
+
+    /// The largest of `count` values, 16 lanes at a time (a scalar `max` loop is not vectorised:
+    /// it took about as long as the exponentials in the attention's softmax).
+    @inlinable
+    public static func maximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
         var mv = V(repeating: -Float.infinity)
         var j = 0
         while j + 16 <= count {
@@ -98,7 +103,13 @@ public enum VectorMath {
         }
         var m = mv.max()
         while j < count { m = Swift.max(m, row[j]); j += 1 }
-        mv = V(repeating: m)
+        return m
+    }
+
+    /// Replaces a row by `exp(x - shift)` and returns the sum of the new values.
+    @inlinable
+    public static func expRow(_ row: UnsafeMutablePointer<Float>, count: Int, shift m: Float) -> Float {
+        let mv = V(repeating: m)
         var acc = V(repeating: 0)
         var i = 0
         while i + 16 <= count {

@@ -148,6 +148,23 @@ struct KernelTests {
         #expect(e16 > 0 || Kernels.decoding(precision: .bf16, { Kernels.effectivePrecision }) == .fp32)
     }
 
+    @Test("Attention at .winograd above 2048 positions: keys in blocks with a running softmax, within float32 rounding")
+    func keyBlockedAttention() throws {
+        var initializer = ParameterInitializer(seed: 19)
+        let layer = SpatialSelfAttention(channels: 32, groups: 8, initializer: &initializer)
+        // 4900 positions: two full key blocks and a partial one; ten query blocks, the last partial.
+        let x = Self.random([1, 32, 70, 70], seed: 6)
+        let blas = layer(x)
+        let fast = Kernels.decoding(precision: .winograd) { layer(x) }
+        let e = Self.relativeError(fast, blas)
+        print("key-blocked attention relative error \(e)")
+        #expect(e < 1e-5)
+        #expect(e > 0)  // a different summation order: proof that the key-blocked path ran
+        let serial = Threading.serially { Kernels.decoding(precision: .winograd) { layer(x) } }
+        let same = serial.scalars == fast.scalars
+        #expect(same)
+    }
+
     @Test("Settings: the backend and precision names, and what the command line accepts")
     func settings() throws {
         #expect(Kernels.precision == .fp32)
