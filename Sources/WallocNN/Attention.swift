@@ -67,11 +67,9 @@ public struct SpatialSelfAttention: Module {
         let h = groupNorm(x)
         var qkv = Tensor(uninitialized: [3 * c * p])
         var attended = Tensor(uninitialized: [c * p])
-        let block = SpatialSelfAttention.blockSize(p)
-        let blocks = (p + block - 1) / block
         var out = Tensor(uninitialized: x.shape)
         let bf16 = SpatialSelfAttention.bf16Products
-        let keyBlocked = !bf16 && Kernels.winograd && p > SpatialSelfAttention.keyBlock
+        let useKeyBlocks = !bf16 && Kernels.winograd && p > SpatialSelfAttention.keyBlock
         h.withUnsafeBufferPointer { hb in
             qkv.withUnsafeMutableBufferPointer { qb in
                 attended.withUnsafeMutableBufferPointer { ab in
@@ -92,28 +90,10 @@ public struct SpatialSelfAttention: Module {
                                         BFloat16.convert(q + r.lowerBound, half + r.lowerBound, count: r.count)
                                     }
                                 }
-                                if keyBlocked {
+                                if useKeyBlocks {
                                     SpatialSelfAttention.keyBlocked(q: q, k: k, v: v, att: att, c: c, p: p)
                                 } else {
-                                // Flash-style: one block of queries per task, single-threaded GEMMs.
-                                parallelFor(blocks) { b in
-                                    let p0 = b * block, rows = min(block, p - p0)
-                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * p + rows) { buf in
-                                        let s = buf.baseAddress!, sum = s + rows * p
-                                        if !(half.map { SpatialSelfAttention.scores(half: $0, c: c, p: p, p0: p0, rows: rows, s: s) } ?? false) {
-                                            BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
-                                        }
-                                        for r in 0..<rows { sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
-                                        if !(half.map { SpatialSelfAttention.weighted(half: $0, c: c, p: p, p0: p0, rows: rows, s: s, att: att) } ?? false) {
-                                            BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
-                                        }
-                                        // softmax normalisation, applied to the C x rows result instead of the rows x P scores
-                                        for ch in 0..<c {
-                                            let o = att + ch * p + p0
-                                            for r in 0..<rows { o[r] *= sum[r] }
-                                        }
-                                    }
-                                }
+                                    SpatialSelfAttention.queryBlocked(q: q, k: k, v: v, half: half, att: att, c: c, p: p)
                                 }
                                 let dst = ob.baseAddress! + sample * c * p
                                 toOut.weight.withUnsafeBufferPointer { wb in
@@ -131,6 +111,32 @@ public struct SpatialSelfAttention: Module {
             }
         }
         return out
+    }
+
+    /// The attention of every query, `att (c x p) = V · softmax(QᵀK)ᵀ`, one block of queries per
+    /// task against all keys, with single-threaded GEMMs (in bfloat16 from `half`, the bfloat16
+    /// copy of `[Q; K; V]`, when given and oneDNN runs them).
+    static func queryBlocked(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                             half: UnsafeMutablePointer<UInt16>?, att: UnsafeMutablePointer<Float>, c: Int, p: Int) {
+        let block = blockSize(p)
+        parallelFor((p + block - 1) / block) { b in
+            let p0 = b * block, rows = min(block, p - p0)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * p + rows) { buf in
+                let s = buf.baseAddress!, sum = s + rows * p
+                if !(half.map { scores(half: $0, c: c, p: p, p0: p0, rows: rows, s: s) } ?? false) {
+                    BLAS.gemm(transA: true, m: rows, n: p, k: c, a: q + p0, lda: p, b: k, ldb: p, c: s, ldc: p)
+                }
+                for r in 0..<rows { sum[r] = 1 / VectorMath.expShiftedRow(s + r * p, count: p) }
+                if !(half.map { weighted(half: $0, c: c, p: p, p0: p0, rows: rows, s: s, att: att) } ?? false) {
+                    BLAS.gemm(transB: true, m: c, n: rows, k: p, a: v, lda: p, b: s, ldb: p, c: att + p0, ldc: p)
+                }
+                // softmax normalisation, applied to the C x rows result instead of the rows x P scores
+                for ch in 0..<c {
+                    let o = att + ch * p + p0
+                    for r in 0..<rows { o[r] *= sum[r] }
+                }
+            }
+        }
     }
 
     /// Keys per step of `keyBlocked`, and queries per task.

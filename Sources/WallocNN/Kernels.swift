@@ -144,11 +144,12 @@ public enum Kernels {
     /// One line for logs and benchmarks: backend, precision and, for oneDNN, its version and the
     /// instruction set its convolutions use (e.g. "onednn 2.6.3 brgconv:avx512_core_bf16, bf16").
     public static var summary: String {
+        let winograd = runsWinograd(precision) ? " (Winograd 3x3)" : ""
         switch backend {
-        case .blas: return "blas, fp32" + (runsWinograd(precision) ? " (Winograd 3x3)" : "")
+        case .blas: return "blas, fp32" + winograd
         case .onednn:
             let p = effectivePrecision
-            return "onednn \(OneDNN.version) \(OneDNN.implementation(p)), \(p.rawValue)" + (runsWinograd(precision) ? " (Winograd 3x3)" : "")
+            return "onednn \(OneDNN.version) \(OneDNN.implementation(p)), \(p.rawValue)" + winograd
         }
     }
 }

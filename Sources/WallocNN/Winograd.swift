@@ -34,6 +34,7 @@ public enum Winograd {
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * t)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * t)
         defer { v.deallocate(); m.deallocate() }
+        let biases = bias?.scalars
         x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in
                 u.withUnsafeBufferPointer { ub in
@@ -50,7 +51,6 @@ public enum Winograd {
                                       b: v + xi * c * t + j, ldb: t, c: m + xi * k * t + j, ldc: t)
                         }
                         let dst = ob.baseAddress! + s * k * h * w
-                        let biases = bias?.scalars
                         parallelFor(k) { o in
                             transformOutput(m + o * t, pointStride: k * t, rows: rows, cols: cols, bias: biases?[o] ?? 0,
                                             into: dst + o * h * w, h: h, w: w)
@@ -98,8 +98,8 @@ public enum Winograd {
                     guard y >= 0 && y < h else { base.update(repeating: 0, count: 4 * span); continue }
                     let row = x + y * w
                     for xx in 0..<w {
-                        let e = xx + 1
-                        base[(e & 3) * span + (e >> 2)] = row[xx]
+                        let at = xx + 1  // x[at − 1] is phase at mod 4, entry at / 4
+                        base[(at & 3) * span + (at >> 2)] = row[xx]
                     }
                 }
                 var j = 0
