@@ -107,7 +107,7 @@ func compressor(for header: WLCHeader, model: String?, cache: inout [String: Com
     if let c = cache[hex] { return c }
     let modality: Modality = header.modality == .image ? .image : .audio
     let preferred = DefaultModels.directory(for: modality)
-    if let preferred, let c = try? Compressor.load(modelDirectory: preferred), c.fingerprint == header.fingerprint {
+    if let preferred, let c = try? Compressor.load(modelDirectory: preferred), header.isMade(byModelWithFingerprint: c.fingerprint) {
         cache[hex] = c
         return c
     }

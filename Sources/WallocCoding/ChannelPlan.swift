@@ -36,6 +36,8 @@ struct ChannelPlan: Equatable {
     var sources = [TableSource](repeating: .absent, count: Buckets.count)
 
     static let maximumShift = 3
+    /// Planes of this many values or more never group buckets (format 4 then writes no shift).
+    static let groupingPlaneLimit = 4096
     var groups: Int { Buckets.count >> shift }
 
     static let maximumCoefficient: Int32 = 64
@@ -58,7 +60,10 @@ struct ChannelPlan: Equatable {
         return 2
     }
 
-    func write(to w: inout BitWriter, channel: Int, bits: Int, tokens: Int, format: UInt8) {
+    /// Writes the plan. `start` is the bank index the first bank delta is taken from: in format 4
+    /// the first bank index of the last channel that had one (updated here), in earlier formats
+    /// always `bankStart`.
+    func write(to w: inout BitWriter, channel: Int, bits: Int, tokens: Int, plane: Int, format: UInt8, start: inout Int) {
         w.write(kind.rawValue, 2)
         if kind == .constant {
             // Format 3: signed Exp-Golomb (an all-zero channel costs 3 bits); format 2: `bits` bits.
@@ -72,20 +77,26 @@ struct ChannelPlan: Equatable {
             w.signedGolomb(coefficient)
         }
         guard kind == .coded, let range = usedRange else { return }
-        w.write(UInt32(shift), 2)
-        w.write(UInt32(range.lowerBound), 4)
+        if format >= 4 {
+            // Format 4: no shift for large planes (always 0), the first group in Exp-Golomb.
+            precondition(plane < ChannelPlan.groupingPlaneLimit || shift == 0, "buckets grouped on a large plane")
+            if plane < ChannelPlan.groupingPlaneLimit { w.write(UInt32(shift), 2) }
+            w.golomb(UInt32(range.lowerBound))
+        } else {
+            w.write(UInt32(shift), 2)
+            w.write(UInt32(range.lowerBound), 4)
+        }
         w.write(UInt32(range.upperBound), 4)
         let mode = tableMode
         w.write(mode, 2)
-        var previous = ChannelPlan.bankStart
+        var previous = format >= 4 ? start : ChannelPlan.bankStart
+        var previousCode: UInt32?
         for b in range {
             let source = sources[b] == .absent ? .bank(previous) : sources[b]
             if mode == 2 {
-                switch source {
-                case .bank: w.write(0, 2)
-                case .model: w.write(1, 2)
-                default: w.write(2, 2)
-                }
+                let code = ChannelPlan.sourceCode(source)
+                if format >= 4 { ChannelPlan.writeSource(code, after: previousCode, to: &w) } else { w.write(code, 2) }
+                previousCode = code
             }
             switch source {
             case .bank(let k):
@@ -100,6 +111,45 @@ struct ChannelPlan: Equatable {
             case .model, .absent: break
             }
         }
+        if format >= 4, let first = firstBank(start: start) { start = first }
+    }
+
+    /// The first bank index `write` puts in the stream (format 4's start for the next channel),
+    /// or nil when the plan names no bank table.
+    func firstBank(start: Int) -> Int? {
+        guard kind == .coded, let range = usedRange, tableMode != 1 else { return nil }
+        for b in range {
+            switch sources[b] {
+            case .bank(let k): return k
+            case .absent: return start
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// 0 bank (or absent), 1 model, 2 own.
+    static func sourceCode(_ s: TableSource) -> UInt32 {
+        switch s {
+        case .bank, .absent: return 0
+        case .model: return 1
+        case .own: return 2
+        }
+    }
+
+    /// Format 4's source of a group in mixed mode: 2 bits for the first group; then one bit
+    /// "same as the group before", else one bit choosing between the other two (lower first).
+    static func writeSource(_ code: UInt32, after previous: UInt32?, to w: inout BitWriter) {
+        guard let previous else { w.write(code, 2); return }
+        if code == previous { w.write(0, 1); return }
+        w.write(1, 1)
+        w.write(code == (previous == 0 ? 1 : 0) ? 0 : 1, 1)
+    }
+
+    /// Header bits of a mixed-mode source in format 4 (the encoder's estimate).
+    static func sourceBits(_ code: Int, after previous: Int?) -> Int {
+        guard let previous else { return 2 }
+        return code == previous ? 1 : 2
     }
 
     /// Bits `write` takes for the table part of a bucket (for the encoder's choices).
@@ -108,7 +158,9 @@ struct ChannelPlan: Equatable {
         return 10 + n * (32 - freqs.max()!.leadingZeroBitCount)
     }
 
-    static func read(from r: inout BitReader, channel: Int, bits: Int, tokens: Int, hasModel: Bool, format: UInt8) throws -> ChannelPlan {
+    /// Reads a plan `write` wrote (with the same `start`, updated the same way).
+    static func read(from r: inout BitReader, channel: Int, bits: Int, tokens: Int, plane: Int, hasModel: Bool, format: UInt8,
+                     start: inout Int) throws -> ChannelPlan {
         var plan = ChannelPlan()
         guard let kind = Kind(rawValue: try r.checkedRead(2)) else { throw WallocError("corrupt stream: unknown coding of channel \(channel)") }
         plan.kind = kind
@@ -130,14 +182,35 @@ struct ChannelPlan: Equatable {
             plan.coefficient = try r.signedGolomb(max: maximumCoefficient)
         }
         guard kind == .coded else { return plan }
-        plan.shift = Int(try r.checkedRead(2))
-        let lo = Int(try r.checkedRead(4)), hi = Int(try r.checkedRead(4))
+        let lo: Int
+        if format >= 4 {
+            plan.shift = plane < groupingPlaneLimit ? Int(try r.checkedRead(2)) : 0
+            lo = Int(try r.golomb(max: 15))
+        } else {
+            plan.shift = Int(try r.checkedRead(2))
+            lo = Int(try r.checkedRead(4))
+        }
+        let hi = Int(try r.checkedRead(4))
         guard lo <= hi, hi < plan.groups else { throw WallocError("corrupt stream: bad context range (channel \(channel))") }
         let mode = try r.checkedRead(2)
         guard mode <= 2 else { throw WallocError("corrupt stream: unknown table mode (channel \(channel))") }
-        var previous = ChannelPlan.bankStart
+        var previous = format >= 4 ? start : ChannelPlan.bankStart
+        var previousKind: UInt32?
         for b in lo...hi {
-            let kind: UInt32 = mode == 0 ? 0 : (mode == 1 ? 1 : try r.checkedRead(2))
+            var kind: UInt32
+            if mode != 2 {
+                kind = mode
+            } else if format >= 4, let p = previousKind {
+                if try r.checkedRead(1) == 0 {
+                    kind = p
+                } else {
+                    let others: [UInt32] = [0, 1, 2].filter { $0 != p }
+                    kind = others[Int(try r.checkedRead(1))]
+                }
+            } else {
+                kind = try r.checkedRead(2)
+            }
+            previousKind = kind
             if kind == 3 { throw WallocError("corrupt stream: unknown table source (channel \(channel))") }
             if kind == 1 && !hasModel {
                 throw WallocError("the stream uses the model's default entropy tables; decode it with the model that encoded it (its entropy.json)")
@@ -160,6 +233,7 @@ struct ChannelPlan: Equatable {
                 plan.sources[b] = .own(freqs)
             }
         }
+        if format >= 4, let first = plan.firstBank(start: start) { start = first }
         return plan
     }
 }

@@ -18,6 +18,8 @@ public struct WLCHeader: Sendable, Equatable {
 
     /// The format version this header was read from (writers always write `currentVersion`).
     public internal(set) var version: Int = WLCFile.currentVersion
+    /// The model's fingerprint as the file stores it: its first 8 bytes (version 3) or 16
+    /// (versions 1 and 2). `Compressor` writes the first `WLCFile.fingerprintLength` bytes.
     public var fingerprint: [UInt8]
     public var modelName: String
     public var modality: Modality
@@ -52,9 +54,15 @@ public struct WLCHeader: Sendable, Equatable {
     /// Number of latent values the header declares.
     public var latentCount: Int { latentShape.reduce(1, *) }
 
+    /// Whether the model with (full) fingerprint `model` made this file: the file's fingerprint
+    /// is its first bytes.
+    public func isMade(byModelWithFingerprint model: [UInt8]) -> Bool {
+        !fingerprint.isEmpty && model.count >= fingerprint.count && Array(model.prefix(fingerprint.count)) == fingerprint
+    }
+
     /// Fails, naming both models, when the stream was made with another model.
     public func checkModel(fingerprint other: [UInt8], name: String) throws {
-        guard other == fingerprint else {
+        guard isMade(byModelWithFingerprint: other) else {
             let hex = { (b: [UInt8]) in b.map { String(format: "%02x", $0) }.joined() }
             throw WallocError("this file was encoded with model '\(modelName)' (fingerprint \(hex(fingerprint))), not with '\(name)' (fingerprint \(hex(other))); decode it with the model that encoded it")
         }
@@ -64,7 +72,9 @@ public struct WLCHeader: Sendable, Equatable {
 /// A `.wlc` file: header and payload, each protected by a CRC-32.
 public struct WLCFile: Sendable, Equatable {
     public static let magic: [UInt8] = [0x57, 0x4C, 0x43, 0x1A]  // "WLC" + Ctrl-Z
-    public static let currentVersion = 2
+    public static let currentVersion = 3
+    /// Bytes of the model fingerprint a current file stores.
+    public static let fingerprintLength = 8
     /// Decoders refuse latent tensors larger than `baseLatentLimit + payload bytes · latentsPerPayloadByte`
     /// values, so a small corrupt file can never make them allocate much.
     public static let baseLatentLimit = 1 << 24
@@ -84,28 +94,31 @@ public struct WLCFile: Sendable, Equatable {
     }
 
     /// The bytes of the file, in the current format version (or, for tests of old readers and
-    /// files, in version 1, which has no quality field: the header's quality is then dropped).
+    /// files, in version 1 or 2: version 1 has no quality field, so the header's quality is then
+    /// dropped; versions 1 and 2 store 16 fingerprint bytes, padded with zeros).
     public func encode(version: Int = WLCFile.currentVersion) -> Data {
         precondition((1...WLCFile.currentVersion).contains(version), "unknown .wlc version \(version)")
         let h = header
         var w = ByteWriter()
         w.append(WLCFile.magic)
         w.u16(UInt16(version))
+        let compact = version >= 3, audio = h.modality == .audio
+        let fingerprintBytes = compact ? WLCFile.fingerprintLength : 16
         var body = ByteWriter()
-        body.u16(0)  // flags
-        body.append(h.fingerprint.count == 16 ? h.fingerprint : Array((h.fingerprint + [UInt8](repeating: 0, count: 16)).prefix(16)))
+        if compact { body.byte(0) } else { body.u16(0) }  // flags
+        body.append(Array((h.fingerprint + [UInt8](repeating: 0, count: fingerprintBytes)).prefix(fingerprintBytes)))
         body.string(h.modelName)
         body.byte(h.modality.rawValue)
         body.varint(UInt64(h.originalShape.count)); for d in h.originalShape { body.varint(UInt64(d)) }
-        body.varint(UInt64(h.sampleRate))
+        if !compact || audio { body.varint(UInt64(h.sampleRate)) }
         body.byte(UInt8(h.bitDepth))
         body.varint(UInt64(h.paddingBefore.count))
         for (b, a) in zip(h.paddingBefore, h.paddingAfter) { body.varint(UInt64(b)); body.varint(UInt64(a)) }
-        body.f32(h.gain); body.f32(h.offset)
+        if !compact || audio { body.f32(h.gain); body.f32(h.offset) }
         body.varint(UInt64(h.latentShape.count)); for d in h.latentShape { body.varint(UInt64(d)) }
         body.byte(UInt8(h.latentBits))
         body.byte(h.coding.rawValue)
-        body.u64(UInt64(payload.count))
+        if compact { body.varint(UInt64(payload.count)) } else { body.u64(UInt64(payload.count)) }
         if version >= 2 { body.byte(UInt8(h.quality ?? 0)) }
         w.u32(UInt32(body.bytes.count))
         w.append(body.bytes)
@@ -141,9 +154,9 @@ public struct WLCFile: Sendable, Equatable {
             throw WallocError("corrupt .wlc file: header checksum mismatch")
         }
         var h = ByteReader(bytes, from: bodyStart, to: bodyStart + headerLength)
-        var header = try readHeaderV1(&h, version: version)
+        var header = try readHeader(&h, version: version)
         let payloadStart = bodyStart + headerLength + 4
-        let payloadLength = Int(try h.u64Bounded(max: UInt64(bytes.count)))
+        let payloadLength = version >= 3 ? Int(try h.varint(max: UInt64(bytes.count))) : Int(try h.u64Bounded(max: UInt64(bytes.count)))
         if version >= 2 {
             let q = Int(try h.byte())
             guard q <= 100 else { throw WallocError("corrupt .wlc file: quality \(q)") }
@@ -163,18 +176,24 @@ public struct WLCFile: Sendable, Equatable {
         return WLCFile(header: header, payload: Data(payload))
     }
 
-    static func readHeaderV1(_ r: inout ByteReader, version: Int) throws -> WLCHeader {
-        _ = try r.u16()  // flags, none defined in version 1
-        let fingerprint = Array(try r.take(16))
+    /// The header body up to the payload length (the fields every version has; version 3 leaves
+    /// out the audio fields of images and keeps 8 fingerprint bytes).
+    static func readHeader(_ r: inout ByteReader, version: Int) throws -> WLCHeader {
+        let compact = version >= 3
+        let flags = compact ? Int(try r.byte()) : Int(try r.u16())
+        // No flag is defined yet; version 1 and 2 readers ignored them, version 3 refuses them.
+        guard !compact || flags == 0 else { throw WallocError("corrupt .wlc file: unknown header flags \(flags)") }
+        let fingerprint = Array(try r.take(compact ? WLCFile.fingerprintLength : 16))
         let name = try r.string(maxLength: 1024)
         guard let modality = WLCHeader.Modality(rawValue: try r.byte()) else { throw WallocError("corrupt .wlc file: unknown modality") }
+        let audioFields = !compact || modality == .audio
         let shape = try readShape(&r, what: "signal")
-        let sampleRate = Int(try r.varint(max: 10_000_000))
+        let sampleRate = audioFields ? Int(try r.varint(max: 10_000_000)) : 0
         let bitDepth = Int(try r.byte())
         let axes = Int(try r.varint(max: 2))
         var before = [Int](), after = [Int]()
         for _ in 0..<axes { before.append(Int(try r.varint(max: 1 << 20))); after.append(Int(try r.varint(max: 1 << 20))) }
-        let gain = try r.f32(), offset = try r.f32()
+        let gain = audioFields ? try r.f32() : 1, offset = audioFields ? try r.f32() : 0
         guard gain.isFinite, gain > 0, offset.isFinite else { throw WallocError("corrupt .wlc file: audio gain \(gain) / offset \(offset)") }
         let latentShape = try readShape(&r, what: "latent")
         let bits = Int(try r.byte())

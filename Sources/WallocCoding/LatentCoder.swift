@@ -5,7 +5,7 @@ import WallocTensor
 /// context-modelled rANS. docs/entropy-coding.md describes the model and the payload layout.
 public enum LatentCoder {
     /// First byte of every payload.
-    public static let formatVersion: UInt8 = 3
+    public static let formatVersion: UInt8 = 4
     /// Symbols in a context below which the encoder does not consider sending its own table
     /// (a table costs 40-100 bytes; the parametric ones fit within a few percent).
     static let ownTableMinimum: UInt32 = 16384
@@ -134,9 +134,9 @@ public enum LatentCoder {
 
     /// Codes integer latents `[C, H, W]` or `[C, L]` (float32 holding integers in the `bits`-bit
     /// range). With `defaults`, each context uses the model's table when that is cheapest.
-    /// `format` 2 (the previous layout, for tests of old streams) or 3 (the current one).
+    /// `format` 2 or 3 (earlier layouts, for tests of old streams) or 4 (the current one).
     public static func encode(_ latents: Tensor, bits: Int, defaults: LatentModel? = nil, format: UInt8 = formatVersion) throws -> Data {
-        precondition(format == 2 || format == formatVersion, "unknown latent payload format \(format)")
+        precondition((2...formatVersion).contains(format), "unknown latent payload format \(format)")
         _ = try alphabet(bits: bits)
         let layout = try self.layout(latents.shape)
         let channels = layout.channels, n = layout.plane
@@ -200,7 +200,8 @@ public enum LatentCoder {
         }
         var header = BitWriter()
         let tokens = Tokens.count(bits: bits)
-        for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens, format: format) }
+        var start = ChannelPlan.bankStart
+        for c in 0..<channels { plans[c].write(to: &header, channel: c, bits: bits, tokens: tokens, plane: n, format: format, start: &start) }
         var headerBytes = header.finish()
         // Decoders refuse more latents than `maximumLatents(payloadBytes:)`; extremely
         // compressible inputs (large constant latents) pad the header with zeros to stay within.

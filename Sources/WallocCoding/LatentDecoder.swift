@@ -14,8 +14,8 @@ extension LatentCoder {
         let bytes = [UInt8](data)
         var r = ByteReader(bytes)
         let version = try r.byte()
-        guard version == formatVersion || version == 2 else {
-            throw WallocError("corrupt stream: latent payload format \(version), this coder reads formats 2 and \(formatVersion)")
+        guard (2...formatVersion).contains(version) else {
+            throw WallocError("corrupt stream: latent payload format \(version), this coder reads formats 2 to \(formatVersion)")
         }
         let span = Int(try r.varint(max: UInt64(layout.extent)))
         guard span >= 1 else { throw WallocError("corrupt stream: segment size 0") }
@@ -26,8 +26,10 @@ extension LatentCoder {
         var plans = [ChannelPlan]()
         try headerBytes.withUnsafeBufferPointer { hb in
             var br = BitReader(hb.baseAddress!, limitBits: headerLength * 8)
+            var start = ChannelPlan.bankStart
             for c in 0..<channels {
-                plans.append(try ChannelPlan.read(from: &br, channel: c, bits: bits, tokens: tokens, hasModel: model != nil, format: version))
+                plans.append(try ChannelPlan.read(from: &br, channel: c, bits: bits, tokens: tokens, plane: layout.plane, hasModel: model != nil,
+                                                  format: version, start: &start))
             }
             // What follows the plans (the last byte's spare bits, any padding) must be zero.
             while br.position < headerLength * 8 {

@@ -30,6 +30,8 @@ struct EncoderTables: @unchecked Sendable {
         encode.initialize(repeating: UnsafePointer(bank.encode), count: channels * Buckets.count)
         let scratch = ChoiceScratch()
         defer { scratch.free() }
+        // Format 4 takes each channel's first bank delta from the previous channel's first index.
+        var start = ChannelPlan.bankStart
         for c in 0..<channels where plans[c].kind != .constant {
             let h = hist + c * LatentCoder.histogramSize
             var rawBits = 0, top = 0
@@ -42,14 +44,14 @@ struct EncoderTables: @unchecked Sendable {
             }
             maxToken[c] = top
             // Merging buckets saves a few header bits per bucket: worth trying on small planes only.
-            let maxShift = n < 2048 ? ChannelPlan.maximumShift : (n < 4096 ? 1 : 0)
+            let maxShift = n < 2048 ? ChannelPlan.maximumShift : (n < ChannelPlan.groupingPlaneLimit ? 1 : 0)
             var bestShift = 0, bestBits = Double.infinity
             for shift in 0...maxShift where maxShift > 0 {
-                let option = try EncoderTables.choose(h, count: count, shift: shift, bank: bank,
+                let option = try EncoderTables.choose(h, count: count, shift: shift, bank: bank, start: start,
                                                       model: shift == 0 ? model.map { ($0, c) } : nil, scratch: scratch, describe: false)
                 if option.bits < bestBits { bestBits = option.bits; bestShift = shift }
             }
-            let chosen = try EncoderTables.choose(h, count: count, shift: bestShift, bank: bank,
+            let chosen = try EncoderTables.choose(h, count: count, shift: bestShift, bank: bank, start: start,
                                                   model: bestShift == 0 ? model.map { ($0, c) } : nil, scratch: scratch, describe: true)
             guard chosen.sources.contains(where: { $0 != .absent }) else { continue }
             if chosen.bits + Double(rawBits) + 24 >= Double(n * bits) {
@@ -58,6 +60,7 @@ struct EncoderTables: @unchecked Sendable {
             }
             plans[c].shift = bestShift
             plans[c].sources = chosen.sources
+            if let first = plans[c].firstBank(start: start) { start = first }
             for b in 0..<Buckets.count {
                 let slot = encode + c * Buckets.count + b
                 let g = b >> bestShift
@@ -101,7 +104,7 @@ struct EncoderTables: @unchecked Sendable {
 
     /// The cheapest description of one channel's tables with buckets grouped by `shift`, and
     /// its cost in bits (data and header); the sources only when `describe`.
-    static func choose(_ h: UnsafePointer<UInt32>, count: Int, shift: Int, bank: TableBank, model: (PreparedModel.Coding, Int)?,
+    static func choose(_ h: UnsafePointer<UInt32>, count: Int, shift: Int, bank: TableBank, start: Int, model: (PreparedModel.Coding, Int)?,
                        scratch: ChoiceScratch, describe: Bool) throws -> (bits: Double, sources: [TableSource]) {
         let groups = Buckets.count >> shift
         let gh = scratch.histogram, total = scratch.total, top = scratch.top
@@ -155,7 +158,7 @@ struct EncoderTables: @unchecked Sendable {
         }
         // The three ways to describe the groups' tables (header: shift, range, mode).
         var allBank = 12.0, allModel = 12.0, mixed = 12.0
-        var previousBank = ChannelPlan.bankStart
+        var previousBank = start, previousPick: Int?
         let pick = scratch.pick  // 0 bank, 1 model, 2 own
         for g in lo...hi {
             let bankOption = bankBits[g] + Double(golombLength(bankIndex[g] - previousBank))
@@ -167,7 +170,8 @@ struct EncoderTables: @unchecked Sendable {
                 if ownBits[g] < best { p = 2; best = ownBits[g] }
             }
             pick[g] = p
-            mixed += best + 2
+            mixed += best + Double(ChannelPlan.sourceBits(p, after: previousPick))
+            previousPick = p
             if p == 0 { previousBank = bankIndex[g] }
         }
         let bits = min(allBank, allModel, mixed)

@@ -171,7 +171,7 @@ public struct Compressor: Sendable {
         case .webp: payload = try LatentImage.encode(latents, bits: bits, format: .webp)
         case .png: payload = try LatentImage.encode(latents, bits: bits, format: .png)
         }
-        let header = WLCHeader(fingerprint: fingerprint, modelName: name,
+        let header = WLCHeader(fingerprint: Array(fingerprint.prefix(WLCFile.fingerprintLength)), modelName: name,
                                modality: codec.modality == .image ? .image : .audio, originalShape: original,
                                sampleRate: sampleRate, bitDepth: bitDepth, paddingBefore: padding.before,
                                paddingAfter: padding.after, gain: level.gain, offset: level.offset,

@@ -73,13 +73,15 @@ public enum ModelRegistry {
         }.filter { seen.insert($0.fingerprintHex + "/" + $0.name).inserted }
     }
 
-    /// The directory of the first model found with this fingerprint.
+    /// The directory of the first model found with this fingerprint, or whose fingerprint begins
+    /// with these bytes (a `.wlc` file stores the first 8 of them; at least 8 are needed).
     public static func directory(fingerprint: [UInt8]) throws -> URL {
         let hex = fingerprint.map { String(format: "%02x", $0) }.joined()
-        for dir in directories() {
-            if let codec = try? Codec.load(from: dir), codec.fingerprintHex == hex { return dir }
+        for dir in directories() where fingerprint.count >= 8 {
+            if let codec = try? Codec.load(from: dir), codec.fingerprintHex.hasPrefix(hex) { return dir }
         }
         let searched = folders.map(\.path).joined(separator: ", ")
-        throw WallocError("no installed model has the fingerprint \(hex) (searched \(searched)); put the model directory in one of those folders or in WALLOC_MODELS, or pass --model DIR")
+        let what = fingerprint.count < 16 ? "a fingerprint beginning with" : "the fingerprint"
+        throw WallocError("no installed model has \(what) \(hex) (searched \(searched)); put the model directory in one of those folders or in WALLOC_MODELS, or pass --model DIR")
     }
 }

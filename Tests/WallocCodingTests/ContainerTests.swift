@@ -6,7 +6,7 @@ import Walloc
 struct ContainerTests {
     static func sample() throws -> WLCFile {
         let y = makeLatents([12, 6, 9], bits: 8, spread: 9, seed: 3)
-        let header = WLCHeader(fingerprint: Array(0..<16), modelName: "RGB test", modality: .image, originalShape: [3, 45, 70],
+        let header = WLCHeader(fingerprint: Array(0..<8), modelName: "RGB test", modality: .image, originalShape: [3, 45, 70],
                                bitDepth: 8, paddingBefore: [1, 1], paddingAfter: [2, 1], latentShape: [12, 6, 9], latentBits: 8)
         return WLCFile(header: header, payload: try LatentCoder.encode(y, bits: 8))
     }
@@ -16,7 +16,7 @@ struct ContainerTests {
         let file = try Self.sample()
         #expect(try WLCFile.decode(file.encode()) == file)
         var audio = file
-        audio.header = WLCHeader(fingerprint: Array(repeating: 7, count: 16), modelName: "stéréo", modality: .audio,
+        audio.header = WLCHeader(fingerprint: Array(repeating: 7, count: 8), modelName: "stéréo", modality: .audio,
                                  originalShape: [2, 44_099], sampleRate: 44_100, bitDepth: 24, paddingBefore: [30],
                                  paddingAfter: [31], gain: 0.731, offset: -0.002, latentShape: [16, 5514], latentBits: 8, coding: .webp)
         let back = try WLCFile.decode(audio.encode())
@@ -24,19 +24,28 @@ struct ContainerTests {
         #expect(back.header.version == WLCFile.currentVersion)
     }
 
-    @Test("Version 2 carries the quality setting; version-1 files still decode")
+    @Test("The quality setting travels in the file; version-1 and version-2 files still decode")
     func qualityAndVersion1() throws {
         var file = try Self.sample()
         file.header.quality = 37
         let back = try WLCFile.decode(file.encode())
-        #expect(back.header.quality == 37 && back.header.version == 2)
+        #expect(back.header.quality == 37 && back.header.version == 3)
         var fixed = try Self.sample()
         fixed.header.quality = nil
         #expect(try WLCFile.decode(fixed.encode()).header.quality == nil)
         // A version-1 file (no quality byte) reads as a fixed-rate file of version 1.
         let old = try WLCFile.decode(fixed.encode(version: 1))
         #expect(old.header.version == 1 && old.header.quality == nil && old.payload == fixed.payload)
-        #expect(fixed.encode(version: 1).count == fixed.encode().count - 1)
+        #expect(fixed.encode(version: 1).count == fixed.encode(version: 2).count - 1)
+        // Version 2 (16 fingerprint bytes, audio fields and a u64 length in image files) decodes too.
+        let two = try WLCFile.decode(file.encode(version: 2))
+        #expect(two.header.version == 2 && two.header.quality == 37 && two.payload == file.payload)
+        #expect(two.header.fingerprint == Array(0..<8) + [UInt8](repeating: 0, count: 8))
+        #expect(two.header.gain == 1 && two.header.offset == 0 && two.header.sampleRate == 0)
+        // Version 3 is 24 bytes shorter for this image: 1 flag byte, 8 fingerprint bytes, no
+        // sample rate, gain or offset, and a payload length in 2 varint bytes, not 8.
+        #expect(file.payload.count >= 128 && file.payload.count < 16384)
+        #expect(file.encode().count == file.encode(version: 2).count - 24)
         // A quality byte above 100 is corrupt.
         var bad = [UInt8](file.encode())
         let n = Int(bad[6]) | Int(bad[7]) << 8
@@ -53,14 +62,16 @@ struct ContainerTests {
         } catch let e as WallocError {
             #expect(e.message.contains("RGB test") && e.message.contains("other") && e.message.contains("abab"))
         }
+        // The file keeps the model fingerprint's first 8 bytes: the full fingerprint matches.
         try h.checkModel(fingerprint: Array(0..<16), name: "same")
+        #expect(h.isMade(byModelWithFingerprint: Array(0..<16)) && !h.isMade(byModelWithFingerprint: Array(1..<17)))
     }
 
     @Test("Newer versions and foreign files are refused clearly")
     func versions() throws {
         var bytes = [UInt8](try Self.sample().encode())
         bytes[4] = 9
-        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 2); upgrade walloc")) {
+        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 3); upgrade walloc")) {
             try WLCFile.decode(Data(bytes))
         }
         #expect(throws: WallocError.self) { try WLCFile.decode(Data("RIFF....WAVEfmt ".utf8)) }

@@ -87,10 +87,43 @@ struct LatentCoderTests {
         if shape[0] > 1 { for i in 0..<(y.count / shape[0]) { y.scalars[i] = bits == 1 ? 0 : -1 } }  // a constant channel
         let data = try LatentCoder.encode(y, bits: bits)
         #expect(try LatentCoder.decode(data, shape: shape, bits: bits) == y)
-        // Format 2 streams (constants in `bits` bits) still decode.
-        let old = try LatentCoder.encode(y, bits: bits, format: 2)
-        #expect(old[0] == 2 && data[0] == 3)
-        #expect(try LatentCoder.decode(old, shape: shape, bits: bits) == y)
+        // Format 2 (constants in `bits` bits) and format 3 (the plans before format 4) still decode.
+        for format: UInt8 in [2, 3] {
+            let old = try LatentCoder.encode(y, bits: bits, format: format)
+            #expect(old[0] == format && data[0] == 4)
+            #expect(try LatentCoder.decode(old, shape: shape, bits: bits) == y)
+        }
+    }
+
+    @Test("Format 4 plans: bank deltas from the previous channel, run-coded sources, shorter ranges; formats 3 and 2 still decode")
+    func format4Plans() throws {
+        // Sparse channels (mostly zero, as variable-rate latents are at low settings): every
+        // channel's first context wants a bank table near index 0, far from format 3's start (24).
+        var rng = SplitMix(state: 77)
+        for (shape, withModel) in [([40, 64, 72], false), ([40, 64, 72], true), ([24, 20, 30], true)] {
+            var y = Tensor(zeros: shape)
+            let n = shape[1] * shape[2]
+            for c in 0..<shape[0] {
+                let density = 0.002 + 0.3 * Double(c % 8) / 8
+                for i in 0..<n where Double.random(in: 0..<1, using: &rng) < density {
+                    y.scalars[c * n + i] = Float(Int.random(in: -3...3, using: &rng))
+                }
+            }
+            var model: LatentModel?
+            if withModel {
+                // Defaults fitted on denser latents: some contexts take them, others a bank table (mixed plans).
+                var train = y
+                for i in 0..<train.count where train.scalars[i] == 0 && i % 3 == 0 { train.scalars[i] = Float(i % 5) - 2 }
+                model = try LatentModel.fit(latents: [train], bits: 8)
+            }
+            let now = try LatentCoder.encode(y, bits: 8, defaults: model)
+            let three = try LatentCoder.encode(y, bits: 8, defaults: model, format: 3)
+            #expect(now[0] == 4 && three[0] == 3)
+            #expect(now.count < three.count, "\(shape): format 4 \(now.count) B, format 3 \(three.count) B")
+            for data in [now, three, try LatentCoder.encode(y, bits: 8, defaults: model, format: 2)] {
+                #expect(try LatentCoder.decode(data, shape: shape, bits: 8, defaults: model) == y)
+            }
+        }
     }
 
     @Test("All-zero channels cost 3 header bits each (format 3), not a full value")

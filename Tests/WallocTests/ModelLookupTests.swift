@@ -24,10 +24,10 @@ struct ModelLookupTests {
         #expect(r.status == 0, "\(r.stderr)")
         let fingerprint = try Codec.load(from: models.appendingPathComponent("mine")).fingerprintHex
 
-        // Not installed anywhere: the message names the fingerprint and the folders searched.
+        // Not installed anywhere: the message names the fingerprint (the 8 bytes the file keeps) and the folders searched.
         let none = ["XDG_DATA_HOME": empty.path, "WALLOC_MODELS": ""]
         r = try CLI.run(["decode", wlc, "-o", dir.appendingPathComponent("b.png").path], environment: none)
-        #expect(r.status == 1 && r.stderr.contains(fingerprint) && r.stderr.contains(empty.path) && r.stderr.contains("WALLOC_MODELS"))
+        #expect(r.status == 1 && r.stderr.contains(String(fingerprint.prefix(16))) && r.stderr.contains(empty.path) && r.stderr.contains("WALLOC_MODELS"))
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("b.png").path))
 
         // In WALLOC_MODELS (several folders, colon-separated), and in the user's folder.
