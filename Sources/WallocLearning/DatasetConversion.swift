@@ -164,6 +164,11 @@ public struct DatasetConverter: Sendable {
         if listing.modality == .image {
             var pixels = try TrainingData.matchChannels(try ImageIO.read(item.url).pixels, channels: channels, name: item.url.path)
             if let size = options.size { pixels = DatasetConverter.coverCrop(pixels, width: size[0], height: size[1]) }
+            if options.representation == .latents {
+                // Unpadded: the latents pad it as files do (a model's smooth margin included), so
+                // they equal those of the image's .wlc file; the shape is the padded one.
+                return (.signal(pixels), compressor.paddedShape(pixels.shape), 0)
+            }
             let x = SignalPreparation.padToMultiple(pixels, multiple: f).0
             return (.signal(x), x.shape, 0)
         }

@@ -50,6 +50,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// it an image decodes whole up to a memory bound (`Codec.decodeTiling`), as the reference's
     /// `forward()` does.
     public var decodeTile: DecodeTile?
+    /// Walloc extension (images), encoder-side: pad each axis by at least this many pixels with a
+    /// margin that makes the wavelet transform's periodic continuation smooth
+    /// (`SignalPreparation.padSmooth`; decoding crops it, as it crops any padding). Without it,
+    /// images are reflect-padded to a multiple of 2^J only, as the reference does. Not part of the
+    /// fingerprint: decoding does not depend on it.
+    public var smoothMargin: Int?
 
     enum CodingKeys: String, CodingKey {
         case type, channels, J, Ne, Nd
@@ -58,6 +64,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case linearSkip = "linear_skip", rate, envelope
         case refineLatents = "refine_latents"
         case decodeTile = "decode_tile"
+        case smoothMargin = "smooth_margin"
     }
 
     public init(type: Kind, channels: Int, J: Int, Ne: Int? = nil, Nd: Int? = nil, latentDim: Int, latentBits: Int,
@@ -155,6 +162,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             guard decodeTile.size >= 1, decodeTile.overlap >= 0 else {
                 throw WallocError("decode_tile needs size >= 1 and overlap >= 0, got \(decodeTile.size) and \(decodeTile.overlap)")
             }
+        }
+        if let smoothMargin {
+            guard modality == .image else { throw WallocError("smooth_margin applies to image models") }
+            guard (0...256).contains(smoothMargin) else { throw WallocError("smooth_margin must be from 0 to 256 pixels, got \(smoothMargin)") }
         }
         if hasLinearSkip && type == .linearCodec2D {
             throw WallocError("linear_skip applies to Codec2D and Codec1D; a LinearCodec2D's decoder is linear already")

@@ -1,3 +1,4 @@
+import Foundation
 import WallocTensor
 
 /// Padding applied to each spatial axis of a signal (`[H, W]` or `[L]` order).
@@ -64,6 +65,61 @@ public enum SignalPreparation {
                     let srcRow = s + (ch * h + mirror(y - bh, h)) * w
                     let dstRow = d + (ch * hp + y) * wp
                     for i in 0..<wp { dstRow[i] = srcRow[mirror(i - bw, w)] }
+                }
+            }
+        }
+        return (out, padding)
+    }
+
+    /// The size an axis of `n` samples is padded to: the smallest multiple of `multiple` that is at
+    /// least `n + margin` (`padToMultiple`: margin 0; `padSmooth`).
+    public static func paddedSize(_ n: Int, multiple: Int, margin: Int = 0) -> Int {
+        (n + margin + multiple - 1) / multiple * multiple
+    }
+
+    /// Pads an image `[C, H, W]` so that each axis grows by at least `margin` samples and reaches
+    /// a multiple of `multiple`, with a margin that makes the wavelet transform's periodic
+    /// continuation smooth. Reflect padding leaves the jump from the last row (column) to the first
+    /// in the periodic signal, and large coefficients along every border; here the margin, read
+    /// from the signal's end round to its start, blends the mirror image of the end into the
+    /// mirror image of the start with a raised-cosine weight. The margin is split centred like
+    /// `padToMultiple`'s padding, which `crop` undoes.
+    public static func padSmooth(_ x: Tensor, multiple: Int, margin: Int) -> (Tensor, Padding) {
+        precondition(x.rank == 3 && multiple >= 1 && margin >= 0, "padSmooth expects [C, H, W]")
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let th = paddedSize(h, multiple: multiple, margin: margin) - h, tw = paddedSize(w, multiple: multiple, margin: margin) - w
+        let padding = Padding(before: [th / 2, tw / 2], after: [th - th / 2, tw - tw / 2])
+        let hp = h + th, wp = w + tw, bh = padding.before[0], bw = padding.before[1]
+        // Margin sample k of m (k = 0 follows the signal's last sample; k = m − 1 precedes its first):
+        // `after` of them go after the signal, the rest before it.
+        let weights = { (m: Int) in (0..<m).map { 0.5 - 0.5 * cos(Float.pi * (Float($0) + 0.5) / Float(m)) } }
+        let wh = weights(th), ww = weights(tw)
+        func blend(_ k: Int, _ m: Int, _ n: Int, _ a: [Float], _ get: (Int) -> Float) -> Float {
+            (1 - a[k]) * get(mirror(n + k, n)) + a[k] * get(mirror(k - m, n))
+        }
+        var out = Tensor(uninitialized: [c, hp, wp])
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                // Rows of the signal, with their left and right margins.
+                parallelFor(c * h) { row in
+                    let ch = row / h, y = row % h
+                    let sr = s + row * w, dr = d + (ch * hp + bh + y) * wp
+                    (dr + bw).update(from: sr, count: w)
+                    for k in 0..<tw {
+                        let v = blend(k, tw, w, ww) { sr[$0] }
+                        dr[k < tw - bw ? bw + w + k : k - (tw - bw)] = v
+                    }
+                }
+                // Then the top and bottom margins, column by column over the padded width.
+                parallelFor(c) { ch in
+                    let plane = d + ch * hp * wp
+                    for k in 0..<th {
+                        let dy = k < th - bh ? bh + h + k : k - (th - bh)
+                        for col in 0..<wp {
+                            plane[dy * wp + col] = blend(k, th, h, wh) { plane[(bh + $0) * wp + col] }
+                        }
+                    }
                 }
             }
         }

@@ -129,9 +129,26 @@ public struct Compressor: Sendable {
 
     /// The integer latents a `.wlc` file of a prepared signal holds, without entropy coding: the
     /// signal (`[C, H, W]` image values in [-0.5, 0.5], or level-normalised `[C, L]` audio, as
-    /// `compress(signal:)` takes them) is padded to a multiple of 2^J and encoded and quantised
-    /// exactly as `compress` does, so the result equals `latents(of:)` of that file.
+    /// `compress(signal:)` takes them) is padded (`pad`) and encoded and quantised exactly as
+    /// `compress` does, so the result equals `latents(of:)` of that file.
     public func fileLatents(ofSignal x: Tensor) throws -> Tensor { try preparedLatents(x).latents }
+
+    /// Pads a signal (`[C, H, W]` or `[C, L]`) the way files are made: images of a model with
+    /// `smooth_margin` get that smooth periodic margin (`SignalPreparation.padSmooth`), everything
+    /// else (and reference checkpoints) the reference's reflect padding to a multiple of 2^J.
+    public func pad(_ x: Tensor) -> (Tensor, Padding) {
+        let f = codec.config.downsampling
+        if codec.modality == .image, let margin = codec.config.smoothMargin, x.rank == 3 {
+            return SignalPreparation.padSmooth(x, multiple: f, margin: margin)
+        }
+        return SignalPreparation.padToMultiple(x, multiple: f)
+    }
+
+    /// The shape `pad` gives a signal of shape `shape`.
+    public func paddedShape(_ shape: [Int]) -> [Int] {
+        let margin = codec.modality == .image && shape.count == 3 ? codec.config.smoothMargin ?? 0 : 0
+        return [shape[0]] + shape.dropFirst().map { SignalPreparation.paddedSize($0, multiple: codec.config.downsampling, margin: margin) }
+    }
 
     /// Checks, pads and encodes a prepared signal the way files are made.
     func preparedLatents(_ x: Tensor) throws -> (latents: Tensor, padding: Padding) {
@@ -143,7 +160,7 @@ public struct Compressor: Sendable {
         guard x.shape[0] == codec.config.channels else {
             throw WallocError("the signal has \(x.shape[0]) channel(s), the model takes \(codec.config.channels)")
         }
-        let (padded, padding) = SignalPreparation.padToMultiple(x, multiple: codec.config.downsampling)
+        let (padded, padding) = pad(x)
         let latents = try fileLatents { rounded in
             codec.modality == .image ? try codec.encodeTiled(padded, rounded: rounded)
                                      : try codec.encodeStreaming(TensorSource(padded), rounded: rounded)

@@ -125,12 +125,13 @@ struct DefaultModelTests {
             let r = try CLI.run(args)
             try #require(r.status == 0, "\(args): \(r.stderr)")
         }
-        // The latents are exactly those the .wlc file stores: 451 x 300 pixels padded to 456 x 304.
+        // The latents are exactly those the .wlc file stores: 451 x 300 pixels with the model's
+        // smooth margin (at least 12 pixels per axis) padded to 464 x 312.
         let y = try NPY.read(URL(fileURLWithPath: path("y.npy")))
-        #expect(y.shape == [64, 38, 57])
+        #expect(y.shape == [64, 39, 58])
         let c = try Compressor.load(modelDirectory: try #require(DefaultModels.directory(for: .image)))
         #expect(try c.latents(of: try WLCFile.decode(try FileIO.read(URL(fileURLWithPath: path("c.wlc"))))) == y)
-        #expect(try ImageIO.read(URL(fileURLWithPath: path("x.png"))).pixels.shape == [3, 304, 456])
+        #expect(try ImageIO.read(URL(fileURLWithPath: path("x.png"))).pixels.shape == [3, 312, 464])
         // 4 s of stereo: 176,400 samples padded to a multiple of 256, latents with 2 extra positions;
         // 128 encoder channels and 2 x 13 envelope channels.
         #expect(try NPY.read(URL(fileURLWithPath: path("a.npy"))).shape == [154, 692])

@@ -37,7 +37,7 @@ struct WLCLatentsTests {
         r = try CLI.run(["latents", png, "--quality", "35", "-o", fromImage])
         #expect(r.status == 0, "\(r.stderr)")
         let a = try Self.npy(fromFile), b = try Self.npy(fromImage)
-        #expect(a.shape == [64, 6, 9] && a == b)
+        #expect(a.shape == [64, 8, 11] && a == b)  // 45 x 70 with the smooth margin: 64 x 88
         #expect(a.scalars.contains { $0 != 0 } && a.scalars.allSatisfy { $0 == $0.rounded() })
         // The file's setting is the one used; asking for another is an error, as is another model.
         r = try CLI.run(["latents", wlc, "--quality", "50", "-o", dir.appendingPathComponent("q.npy").path])
@@ -75,12 +75,12 @@ struct WLCLatentsTests {
         #expect(r.status == 0, "\(r.stderr)")
         let mp = try DatasetManifest.read(fromPNG.appendingPathComponent(DatasetManifest.fileName))
         let mw = try DatasetManifest.read(fromWLC.appendingPathComponent(DatasetManifest.fileName))
-        #expect(mw.itemShape == [64, 5, 6] && mw.itemShape == mp.itemShape && mw.model == mp.model && mw.model.quality == 40)
+        #expect(mw.itemShape == [64, 7, 8] && mw.itemShape == mp.itemShape && mw.model == mp.model && mw.model.quality == 40)
         #expect(mw.preparation.signalShape == mp.preparation.signalShape && mw.shardCount == 2)
         for s in 0..<2 {
             let a = try Safetensors.read(fromPNG.appendingPathComponent(DatasetManifest.shardFileName(s)))
             let b = try Safetensors.read(fromWLC.appendingPathComponent(DatasetManifest.shardFileName(s)))
-            #expect(a.tensors["latents"] != nil && a.tensors["latents"]!.shape == [s == 0 ? 4 : 2, 64, 5, 6])
+            #expect(a.tensors["latents"] != nil && a.tensors["latents"]!.shape == [s == 0 ? 4 : 2, 64, 7, 8])
             #expect(a.tensors["latents"] == b.tensors["latents"] && a.tensors["labels"] == b.tensors["labels"])
             #expect(a.metadata["data_sha256"] == b.metadata["data_sha256"])
         }
