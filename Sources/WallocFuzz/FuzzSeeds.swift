@@ -75,11 +75,13 @@ public enum FuzzSeeds {
                 let payload = try LatentCoder.encode(latents(shape), bits: bits)
                 out.append(("\(shape.map(String.init).joined(separator: "x"))-\(bits)bit.bin", Data(prefix) + payload))
             }
-            // The default image model's tables ([64, 2, 3] latents from a real file).
+            // The default image model's tables (the latents of a real 16 x 24 file: [64, 4, 5] with
+            // the model's smooth margin).
             var image = try FuzzModels.image()
             image.coding = .rans
             let file = try image.compress(image: Image(pixels: pixels(3, 16, 24), bitDepth: 8, isFloat: false, format: .png)).file
-            out.append(("64x2x3-tables.bin", Data([63, 1, 2, 1]) + file.payload))
+            let s = file.header.latentShape
+            out.append(("\(s.map(String.init).joined(separator: "x"))-tables.bin", Data([UInt8(s[0] - 1), UInt8(s[1] - 1), UInt8(s[2] - 1), 1]) + file.payload))
             return out
         case .latentImage:
             return try [ImageFormat.webp, .png].map { format in
