@@ -94,11 +94,12 @@ extension Codec {
         let tile = tile ?? decodeTiling.size, overlap = overlap ?? decodeTiling.overlap
         guard modality == .image, latents.rank == 3 else { return try decode(latents) }
         let h = latents.shape[1], w = latents.shape[2]
-        if h <= tile && w <= tile { return try decode(latents) }
+        let slack = config.decodeTile != nil ? Codec.decodeTileSlack(tile) : 0
+        if h <= tile + slack && w <= tile + slack { return try decode(latents) }
         let bandsCount = config.bandChannels
         var sum = Tensor(zeros: [bandsCount, h, w])
         var weight = Tensor(zeros: [h, w])
-        let windows = Codec.tiles(h, w, tile: tile).map { rows, cols in
+        let windows = Codec.tiles(h, w, tile: tile, slack: slack).map { rows, cols in
             (max(0, rows.lowerBound - overlap)..<min(h, rows.upperBound + overlap),
              max(0, cols.lowerBound - overlap)..<min(w, cols.upperBound + overlap))
         }
@@ -191,10 +192,17 @@ extension Codec {
         }
     }
 
-    /// Tiles of at most `tile` x `tile` covering `h` x `w`, in row-major order, of near-equal sizes.
-    static func tiles(_ h: Int, _ w: Int, tile: Int) -> [(Range<Int>, Range<Int>)] {
+    /// The decoder tiles of a model with `decode_tile` may be this much larger than its tile size
+    /// when that saves a row or column of tiles (a smooth margin adds a latent or two to each
+    /// axis: 768 pixels become 98 positions, 5 tiles of 24 but 4 of 26): a twelfth of the tile,
+    /// 2 positions for 24. Models without `decode_tile` keep their tile size.
+    static func decodeTileSlack(_ tile: Int) -> Int { tile / 12 }
+
+    /// Tiles of at most `tile + slack` positions per side covering `h` x `w`, in row-major order,
+    /// of near-equal sizes, as many as tiles of `tile` would need, or fewer where the slack allows.
+    static func tiles(_ h: Int, _ w: Int, tile: Int, slack: Int = 0) -> [(Range<Int>, Range<Int>)] {
         func split(_ n: Int) -> [Range<Int>] {
-            let count = (n + tile - 1) / tile
+            let count = (n + tile + slack - 1) / (tile + slack)
             return (0..<count).map { i in (i * n / count)..<((i + 1) * n / count) }
         }
         var out = [(Range<Int>, Range<Int>)]()
