@@ -1,4 +1,3 @@
-import Foundation
 import WallocTensor
 
 /// Padding applied to each spatial axis of a signal (`[H, W]` or `[L]` order).
@@ -81,22 +80,19 @@ public enum SignalPreparation {
     /// a multiple of `multiple`, with a margin that makes the wavelet transform's periodic
     /// continuation smooth. Reflect padding leaves the jump from the last row (column) to the first
     /// in the periodic signal, and large coefficients along every border; here the margin, read
-    /// from the signal's end round to its start, blends the mirror image of the end into the
-    /// mirror image of the start with a raised-cosine weight. The margin is split centred like
-    /// `padToMultiple`'s padding, which `crop` undoes.
+    /// from the signal's end round to its start, goes in a straight line from the last sample to
+    /// the first (smoother fills were cheaper to code than mirror images blended together). The
+    /// margin is split centred like `padToMultiple`'s padding, which `crop` undoes.
     public static func padSmooth(_ x: Tensor, multiple: Int, margin: Int) -> (Tensor, Padding) {
         precondition(x.rank == 3 && multiple >= 1 && margin >= 0, "padSmooth expects [C, H, W]")
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let th = paddedSize(h, multiple: multiple, margin: margin) - h, tw = paddedSize(w, multiple: multiple, margin: margin) - w
         let padding = Padding(before: [th / 2, tw / 2], after: [th - th / 2, tw - tw / 2])
         let hp = h + th, wp = w + tw, bh = padding.before[0], bw = padding.before[1]
-        // Margin sample k of m (k = 0 follows the signal's last sample; k = m − 1 precedes its first):
-        // `after` of them go after the signal, the rest before it.
-        let weights = { (m: Int) in (0..<m).map { 0.5 - 0.5 * cos(Float.pi * (Float($0) + 0.5) / Float(m)) } }
-        let wh = weights(th), ww = weights(tw)
-        func blend(_ k: Int, _ m: Int, _ n: Int, _ a: [Float], _ get: (Int) -> Float) -> Float {
-            (1 - a[k]) * get(mirror(n + k, n)) + a[k] * get(mirror(k - m, n))
-        }
+        // Margin sample k of m (k = 0 follows the signal's last sample, k = m − 1 precedes its
+        // first) is `(1 − a) · last + a · first` with a = (k + ½) / m; the first m − before of them
+        // go after the signal, the rest before it.
+        func position(_ k: Int, _ m: Int, _ n: Int, _ before: Int) -> Int { k < m - before ? before + n + k : k - (m - before) }
         var out = Tensor(uninitialized: [c, hp, wp])
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
@@ -107,18 +103,16 @@ public enum SignalPreparation {
                     let sr = s + row * w, dr = d + (ch * hp + bh + y) * wp
                     (dr + bw).update(from: sr, count: w)
                     for k in 0..<tw {
-                        let v = blend(k, tw, w, ww) { sr[$0] }
-                        dr[k < tw - bw ? bw + w + k : k - (tw - bw)] = v
+                        let a = (Float(k) + 0.5) / Float(tw)
+                        dr[position(k, tw, w, bw)] = (1 - a) * sr[w - 1] + a * sr[0]
                     }
                 }
-                // Then the top and bottom margins, column by column over the padded width.
+                // Then the top and bottom margins, over the padded width.
                 parallelFor(c) { ch in
-                    let plane = d + ch * hp * wp
+                    let plane = d + ch * hp * wp, first = plane + bh * wp, last = plane + (bh + h - 1) * wp
                     for k in 0..<th {
-                        let dy = k < th - bh ? bh + h + k : k - (th - bh)
-                        for col in 0..<wp {
-                            plane[dy * wp + col] = blend(k, th, h, wh) { plane[(bh + $0) * wp + col] }
-                        }
+                        let a = (Float(k) + 0.5) / Float(th), row = plane + position(k, th, h, bh) * wp
+                        for col in 0..<wp { row[col] = (1 - a) * last[col] + a * first[col] }
                     }
                 }
             }

@@ -39,7 +39,7 @@ struct DefaultModelTests {
     }
 
     /// A bundled sample, its decoded name, and the quality and rate `walloc compare` must report
-    /// (the default setting, 60: photo 32.11 dB at 0.302 bpp, music 24.05 dB at 29.4 kbps).
+    /// (the default setting, 60: photo 32.14 dB at 0.282 bpp, music 24.05 dB at 29.4 kbps).
     struct Sample: Sendable, CustomTestStringConvertible {
         var file: String, decoded: String
         var quality: (key: String, range: ClosedRange<Double>), rate: (key: String, range: ClosedRange<Double>)
@@ -47,7 +47,7 @@ struct DefaultModelTests {
     }
 
     @Test("the bundled samples: quality and rate of the model cards", arguments: [
-        Sample(file: "chelsea.png", decoded: "y.png", quality: ("psnr_db", 31.7...32.3), rate: ("bits_per_pixel", 0.285...0.320)),
+        Sample(file: "chelsea.png", decoded: "y.png", quality: ("psnr_db", 31.7...32.3), rate: ("bits_per_pixel", 0.265...0.300)),
         Sample(file: "wanderer-excerpt.flac", decoded: "y.flac", quality: ("snr_db", 23.3...24.7), rate: ("kbps", 28.5...31.5)),
     ])
     func sample(_ s: Sample) throws {
