@@ -186,9 +186,14 @@ struct Encode: ParsableCommand {
             let encode: (Compressor) throws -> WLCFile
             switch kind {
             case .image:
-                let image = try ImageIO.read(input)
+                // Without a size target the image is encoded once: it is handed over, so its pixels
+                // become the signal in place (an image-sized buffer less at the peak).
+                var held: Image? = try ImageIO.read(input)
+                let once = target == nil
                 encode = { c in
-                    let (f, dropped) = try c.compress(image: image)
+                    guard let image = held else { throw WallocError("\(input.path): the image was already encoded") }
+                    if once { held = nil }
+                    let (f, dropped) = try c.compress(image: consume image)
                     if dropped { note = " (alpha channel dropped)" }
                     return f
                 }

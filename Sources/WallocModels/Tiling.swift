@@ -87,15 +87,20 @@ extension Codec {
     /// `decodeTiled` that empties `latents` as soon as the decoder network is done with them,
     /// before the wavelet synthesis, so that a large image never holds its latents, its bands and
     /// its pixels at once (when the caller keeps no other reference to the latents).
-    /// `progress` gets the fraction of tiles decoded, on the calling thread.
+    /// `progress` gets the fraction of tiles decoded, on the calling thread. `crop` is removed
+    /// from the image as the wavelet synthesis writes it (no padded copy of a large image).
     public func decodeTiled(releasing latents: inout Tensor, tile: Int? = nil, overlap: Int? = nil,
-                            progress: ((Double) -> Void)? = nil) throws -> Tensor {
+                            crop: Padding? = nil, progress: ((Double) -> Void)? = nil) throws -> Tensor {
         try checkLatents(latents)
         let tile = tile ?? decodeTiling.size, overlap = overlap ?? decodeTiling.overlap
-        guard modality == .image, latents.rank == 3 else { return try decode(latents) }
+        func whole() throws -> Tensor {
+            let x = try decode(latents)
+            return crop.map { SignalPreparation.crop(x, padding: $0) } ?? x
+        }
+        guard modality == .image, latents.rank == 3 else { return try whole() }
         let h = latents.shape[1], w = latents.shape[2]
         let slack = config.decodeTile != nil ? Codec.decodeTileSlack(tile) : 0
-        if h <= tile + slack && w <= tile + slack { return try decode(latents) }
+        if h <= tile + slack && w <= tile + slack { return try whole() }
         let bandsCount = config.bandChannels
         var sum = Tensor(zeros: [bandsCount, h, w])
         var weight = Tensor(zeros: [h, w])
@@ -144,30 +149,44 @@ extension Codec {
         }
         latents = Tensor(zeros: [0])
         weight = Tensor(zeros: [0])
-        return try reconstructStrips(bands: sum)
+        return try reconstructStrips(bands: sum, crop: crop)
     }
 
     /// `reconstruct(bands:)` for an image in horizontal strips of `strip` band rows, so only one
     /// strip's inverse wavelet transform is in memory besides the bands and the output. Each strip
     /// reads `waveletMargin` band rows more on each side with periodic wrap, as the whole-image
     /// transform does: the result equals whole-image synthesis (up to float rounding).
-    public func reconstructStrips(bands: Tensor, strip: Int = 64) throws -> Tensor {
-        guard modality == .image, postFilter == nil, bands.rank == 3, strip >= 1 else { return try reconstruct(bands: bands) }
+    /// With `crop`, that padding is left out as the strips are written.
+    public func reconstructStrips(bands: Tensor, strip: Int = 48, crop: Padding? = nil) throws -> Tensor {
+        func whole() throws -> Tensor {
+            let x = try reconstruct(bands: bands)
+            return crop.map { SignalPreparation.crop(x, padding: $0) } ?? x
+        }
+        guard modality == .image, postFilter == nil, bands.rank == 3, strip >= 1 else { return try whole() }
         let planes = bands.shape[0], n = bands.shape[1], w = bands.shape[2], m = Codec.waveletMargin
-        if n <= 2 * strip { return try reconstruct(bands: bands) }
+        if n <= 2 * strip { return try whole() }
         let f = config.downsampling, c = planes / (f * f), width = w * f, height = n * f
-        var out = Tensor(uninitialized: [c, height, width])
+        let top = crop?.before[0] ?? 0, left = crop?.before[1] ?? 0
+        let outHeight = height - top - (crop?.after[0] ?? 0), outWidth = width - left - (crop?.after[1] ?? 0)
+        precondition(outHeight > 0 && outWidth > 0, "the crop leaves no image")
+        var out = Tensor(uninitialized: [c, outHeight, outWidth])
         var p = 0
         while p < n {
             let q = min(n, p + strip), rows = q - p + 2 * m
             let x = try synthesis(Codec.periodicRows(bands, first: p - m, count: rows))  // [c, rows·f, width]; rows m·f ..< (m + q − p)·f are exact
-            let keep = (q - p) * f
-            x.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    let s = src.baseAddress!, d = dst.baseAddress!
-                    parallelFor(c) { ch in
-                        let from = s + (ch * rows * f + m * f) * width, to = d + (ch * height + p * f) * width
-                        for i in 0..<(keep * width) { to[i] = min(max(from[i], -0.5), 0.5) }
+            // Image rows p·f ..< q·f, of which those inside the crop go to the output.
+            let first = max(p * f, top), last = min(q * f, top + outHeight)
+            if first < last {
+                x.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        let s = src.baseAddress!, d = dst.baseAddress!
+                        parallelFor(c) { ch in
+                            for y in first..<last {
+                                let from = s + (ch * rows * f + m * f + y - p * f) * width + left
+                                let to = d + (ch * outHeight + y - top) * outWidth
+                                for i in 0..<outWidth { to[i] = min(max(from[i], -0.5), 0.5) }
+                            }
+                        }
                     }
                 }
             }

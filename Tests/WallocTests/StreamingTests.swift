@@ -148,6 +148,11 @@ struct StripEncodingTests {
             let strips = try codec.reconstructStrips(bands: bands, strip: strip)
             #expect(strips.shape == whole.shape)
             #expect(strips.maxAbsDifference(whole) < 1e-5, "strip \(strip)")
+            // Padding left out as the strips are written equals cropping afterwards.
+            for padding in [Padding(before: [5, 1], after: [12, 3]), Padding(before: [0, 0], after: [0, 0]), Padding(before: [100, 2], after: [150, 0])] {
+                let cropped = try codec.reconstructStrips(bands: bands, strip: strip, crop: padding)
+                #expect(cropped == SignalPreparation.crop(strips, padding: padding), "strip \(strip), crop \(padding)")
+            }
         }
     }
 }
