@@ -52,12 +52,13 @@ class ShardTests(unittest.TestCase):
         ds = ShardDataset(self.out, verify=True)
         self.assertEqual(len(ds), 6)
         self.assertEqual(ds.classes, ["cats", "dogs"])
-        self.assertEqual(ds.item_shape, (64, 5, 6))
+        # 40 x 48 pixels with the default model's smooth 12-pixel margin: 56 x 64, latents 7 x 8.
+        self.assertEqual(ds.item_shape, (64, 7, 8))
         self.assertEqual(ds.names, ["cats/0.png", "cats/1.png", "cats/2.png", "dogs/0.png", "dogs/1.png", "dogs/2.png"])
         x, y = ds[4]
-        self.assertEqual((x.shape, x.dtype, y), ((64, 5, 6), np.int16, 1))
+        self.assertEqual((x.shape, x.dtype, y), ((64, 7, 8), np.int16, 1))
         X, Y = ds.arrays()
-        self.assertEqual(X.shape, (6, 64, 5, 6))
+        self.assertEqual(X.shape, (6, 64, 7, 8))
         self.assertEqual(Y.tolist(), [0, 0, 0, 1, 1, 1])
         self.assertTrue(np.array_equal(X[4], x) and np.array_equal(ds[-1][0], X[5]))
         batches = list(ds.batches(4, shuffle=True, seed=1))
@@ -111,7 +112,7 @@ class ShardTests(unittest.TestCase):
             self.skipTest("PyTorch is not installed")
         loader = torch.utils.data.DataLoader(ShardDataset(self.out).torch(), batch_size=4)
         x, y = next(iter(loader))
-        self.assertEqual((tuple(x.shape), x.dtype, y.tolist()), ((4, 64, 5, 6), torch.float32, [0, 0, 0, 1]))
+        self.assertEqual((tuple(x.shape), x.dtype, y.tolist()), ((4, 64, 7, 8), torch.float32, [0, 0, 0, 1]))
 
 
 if __name__ == "__main__":
