@@ -127,16 +127,29 @@ public struct Trainer: Sendable {
             }
             return batch
         }
+        // A model with a smooth margin sees crops as files are coded: a smaller crop padded with
+        // the margin to `s` (the largest inner size that pads to exactly `s`).
+        let f = codec.config.downsampling
+        var inner = s
+        if let m = codec.config.smoothMargin, m > 0 {
+            inner = s - m
+            while inner > 1 && SignalPreparation.paddedSize(inner, multiple: f, margin: m) > s { inner -= 1 }
+        }
         var batch = Tensor(uninitialized: [n, c, s, s])
         for b in 0..<n {
             let image = data[rng.below(data.count)]
             let h = image.shape[1], w = image.shape[2]
-            let y0 = rng.below(h - s + 1), x0 = rng.below(w - s + 1)
+            let y0 = rng.below(h - inner + 1), x0 = rng.below(w - inner + 1)
+            var crop = Tensor(uninitialized: [c, inner, inner])
             for ch in 0..<c {
-                for y in 0..<s {
-                    let src = (ch * h + y0 + y) * w + x0, dst = ((b * c + ch) * s + y) * s
-                    for x in 0..<s { batch.scalars[dst + x] = image.scalars[src + x] }
+                for y in 0..<inner {
+                    let src = (ch * h + y0 + y) * w + x0, dst = (ch * inner + y) * inner
+                    for x in 0..<inner { crop.scalars[dst + x] = image.scalars[src + x] }
                 }
+            }
+            if inner != s { crop = SignalPreparation.padSmooth(crop, multiple: f, margin: codec.config.smoothMargin!).0 }
+            batch.withUnsafeMutableBufferPointer { dst in
+                crop.withUnsafeBufferPointer { src in (dst.baseAddress! + b * c * s * s).update(from: src.baseAddress!, count: c * s * s) }
             }
         }
         return batch

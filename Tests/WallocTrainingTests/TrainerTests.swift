@@ -40,6 +40,30 @@ struct TrainerTests {
         #expect(trainer.stepCount == 40)
     }
 
+    @Test("A model with a smooth margin trains on smaller crops padded with it, as files are coded")
+    func smoothMarginCrops() throws {
+        var model = ModelConfig(type: .linearCodec2D, channels: 1, J: 2, latentDim: 2, latentBits: 8)
+        model.smoothMargin = 5
+        var config = Self.config()
+        config.cropSize = 24
+        // A horizontal ramp: the left and right edges of every crop differ.
+        var image = Tensor(zeros: [1, 40, 40])
+        for y in 0..<40 { for x in 0..<40 { image.scalars[y * 40 + x] = Float(x) / 40 - 0.5 } }
+        var trainer = try Trainer(codec: try Codec(config: model, seed: 1), config: config, data: [image])
+        let batch = trainer.nextBatch()
+        #expect(batch.shape == [2, 1, 24, 24])
+        // The largest inner crop that pads to 24 with at least 5 samples: 19 (+ 2 before, 3 after).
+        for b in 0..<2 {
+            let row = Array(batch.scalars[(b * 24 + 10) * 24 ..< (b * 24 + 11) * 24])
+            let inner = Array(row[2..<21])
+            #expect(zip(inner.dropFirst(), inner).allSatisfy { abs($0 - $1 - 1 / 40) < 1e-6 }, "the crop is the image")
+            // Round the period the margin goes back from the last sample to the first in even steps.
+            var largest: Float = 0
+            for x in 0..<24 { largest = max(largest, abs(row[(x + 1) % 24] - row[x])) }
+            #expect(largest < 0.1, "largest step \(largest) round the padded crop")
+        }
+    }
+
     @Test("Deterministic for a seed; a checkpointed run resumes exactly")
     func checkpointResume() throws {
         let model = ModelConfig(type: .linearCodec2D, channels: 3, J: 2, latentDim: 6, latentBits: 8)
