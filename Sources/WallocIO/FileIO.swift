@@ -46,8 +46,10 @@ public enum FileIO {
 /// A file being written for `url` that no one sees until `commit()`.
 ///
 /// On Linux it is an unnamed file in `url`'s folder (`O_TMPFILE`), written through
-/// `/proc/self/fd/N`; `commit()` gives it a name and renames it over `url`. A process killed
-/// while writing (even by `kill -9`) leaves nothing behind: the kernel frees the unnamed file.
+/// `/proc/self/fd/N`; `commit()` links it as `url` (or, to replace a file, under a hidden name
+/// renamed over `url`). A process killed while writing (even by `kill -9`) leaves nothing behind:
+/// the kernel frees the unnamed file; only a kill between the two system calls of a replacing
+/// commit leaves the hidden name.
 /// Where the file system has no `O_TMPFILE`, it is a hidden `.NAME.tmp-RANDOM` file next to
 /// `url`, removed on failure (but left by a killed process).
 public final class PendingFile: @unchecked Sendable {
@@ -90,7 +92,10 @@ public final class PendingFile: @unchecked Sendable {
         var source = path
         #if os(Linux)
         if descriptor >= 0 {
-            // linkat cannot replace a file: link under a hidden name, then rename over `url`.
+            // Nothing at `url` yet: name the file there in one step (a kill leaves nothing behind).
+            if linkat(AT_FDCWD, path.path, AT_FDCWD, url.path, AT_SYMLINK_FOLLOW) == 0 { return }
+            // linkat cannot replace a file: link under a hidden name, then rename over `url` (a kill
+            // between the two leaves the hidden name).
             source = PendingFile.hiddenName(for: url)
             guard linkat(AT_FDCWD, path.path, AT_FDCWD, source.path, AT_SYMLINK_FOLLOW) == 0 else {
                 throw WallocError("\(url.path): cannot be written (\(String(cString: strerror(errno))))")
