@@ -143,7 +143,13 @@ struct ChannelPlan: Equatable {
         guard let previous else { w.write(code, 2); return }
         if code == previous { w.write(0, 1); return }
         w.write(1, 1)
-        w.write(code == (previous == 0 ? 1 : 0) ? 0 : 1, 1)
+        w.write(code == otherSource(0, after: previous) ? 0 : 1, 1)
+    }
+
+    /// The source a mixed-mode group's second bit names when it differs from `previous`: the
+    /// lower (`bit` 0) or the higher (1) of the other two.
+    static func otherSource(_ bit: UInt32, after previous: UInt32) -> UInt32 {
+        bit == 0 ? (previous == 0 ? 1 : 0) : (previous == 2 ? 1 : 2)
     }
 
     /// Header bits of a mixed-mode source in format 4 (the encoder's estimate).
@@ -197,16 +203,11 @@ struct ChannelPlan: Equatable {
         var previous = format >= 4 ? start : ChannelPlan.bankStart
         var previousKind: UInt32?
         for b in lo...hi {
-            var kind: UInt32
+            let kind: UInt32
             if mode != 2 {
                 kind = mode
             } else if format >= 4, let p = previousKind {
-                if try r.checkedRead(1) == 0 {
-                    kind = p
-                } else {
-                    let others: [UInt32] = [0, 1, 2].filter { $0 != p }
-                    kind = others[Int(try r.checkedRead(1))]
-                }
+                kind = try r.checkedRead(1) == 0 ? p : otherSource(try r.checkedRead(1), after: p)
             } else {
                 kind = try r.checkedRead(2)
             }

@@ -75,6 +75,8 @@ public struct WLCFile: Sendable, Equatable {
     public static let currentVersion = 3
     /// Bytes of the model fingerprint a current file stores.
     public static let fingerprintLength = 8
+    /// Bytes of the model fingerprint a file of `version` stores.
+    static func fingerprintBytes(version: Int) -> Int { version >= 3 ? fingerprintLength : 16 }
     /// Decoders refuse latent tensors larger than `baseLatentLimit + payload bytes · latentsPerPayloadByte`
     /// values, so a small corrupt file can never make them allocate much.
     public static let baseLatentLimit = 1 << 24
@@ -103,7 +105,7 @@ public struct WLCFile: Sendable, Equatable {
         w.append(WLCFile.magic)
         w.u16(UInt16(version))
         let compact = version >= 3, audio = h.modality == .audio
-        let fingerprintBytes = compact ? WLCFile.fingerprintLength : 16
+        let fingerprintBytes = WLCFile.fingerprintBytes(version: version)
         var body = ByteWriter()
         if compact { body.byte(0) } else { body.u16(0) }  // flags
         body.append(Array((h.fingerprint + [UInt8](repeating: 0, count: fingerprintBytes)).prefix(fingerprintBytes)))
@@ -183,7 +185,7 @@ public struct WLCFile: Sendable, Equatable {
         let flags = compact ? Int(try r.byte()) : Int(try r.u16())
         // No flag is defined yet; version 1 and 2 readers ignored them, version 3 refuses them.
         guard !compact || flags == 0 else { throw WallocError("corrupt .wlc file: unknown header flags \(flags)") }
-        let fingerprint = Array(try r.take(compact ? WLCFile.fingerprintLength : 16))
+        let fingerprint = Array(try r.take(WLCFile.fingerprintBytes(version: version)))
         let name = try r.string(maxLength: 1024)
         guard let modality = WLCHeader.Modality(rawValue: try r.byte()) else { throw WallocError("corrupt .wlc file: unknown modality") }
         let audioFields = !compact || modality == .audio

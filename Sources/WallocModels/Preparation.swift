@@ -6,6 +6,8 @@ public struct Padding: Codable, Equatable, Sendable {
     public var after: [Int]
     public init(before: [Int], after: [Int]) { self.before = before; self.after = after }
     public var isZero: Bool { before.allSatisfy { $0 == 0 } && after.allSatisfy { $0 == 0 } }
+    /// `totals` samples per axis split centred (the extra sample, if odd, goes after).
+    public init(centred totals: [Int]) { self.init(before: totals.map { $0 / 2 }, after: totals.map { $0 - $0 / 2 }) }
 }
 
 /// Audio level normalisation as the reference's examples do it: `x' = (x − offset) · gain` with
@@ -37,8 +39,8 @@ public enum SignalPreparation {
     public static func padToMultiple(_ x: Tensor, multiple: Int) -> (Tensor, Padding) {
         precondition(x.rank == 2 || x.rank == 3, "padToMultiple expects [C, L] or [C, H, W]")
         let sizes = Array(x.shape.dropFirst())
-        let totals = sizes.map { (multiple - $0 % multiple) % multiple }
-        let padding = Padding(before: totals.map { $0 / 2 }, after: totals.map { $0 - $0 / 2 })
+        let totals = sizes.map { paddedSize($0, multiple: multiple) - $0 }
+        let padding = Padding(centred: totals)
         if padding.isZero { return (x, padding) }
         let c = x.shape[0]
         if x.rank == 2 {
@@ -87,7 +89,7 @@ public enum SignalPreparation {
         precondition(x.rank == 3 && multiple >= 1 && margin >= 0, "padSmooth expects [C, H, W]")
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let th = paddedSize(h, multiple: multiple, margin: margin) - h, tw = paddedSize(w, multiple: multiple, margin: margin) - w
-        let padding = Padding(before: [th / 2, tw / 2], after: [th - th / 2, tw - tw / 2])
+        let padding = Padding(centred: [th, tw])
         let hp = h + th, wp = w + tw, bh = padding.before[0], bw = padding.before[1]
         // Margin sample k of m (k = 0 follows the signal's last sample, k = m − 1 precedes its
         // first) is `(1 − a) · last + a · first` with a = (k + ½) / m; the first m − before of them

@@ -99,7 +99,7 @@ extension Codec {
         }
         guard modality == .image, latents.rank == 3 else { return try whole() }
         let h = latents.shape[1], w = latents.shape[2]
-        let slack = config.decodeTile != nil ? Codec.decodeTileSlack(tile) : 0
+        let slack = decodeTileSlack(tile)
         if h <= tile + slack && w <= tile + slack { return try whole() }
         let bandsCount = config.bandChannels
         var sum = Tensor(zeros: [bandsCount, h, w])
@@ -215,7 +215,7 @@ extension Codec {
     /// when that saves a row or column of tiles (a smooth margin adds a latent or two to each
     /// axis: 768 pixels become 98 positions, 5 tiles of 24 but 4 of 26): a twelfth of the tile,
     /// 2 positions for 24. Models without `decode_tile` keep their tile size.
-    static func decodeTileSlack(_ tile: Int) -> Int { tile / 12 }
+    func decodeTileSlack(_ tile: Int) -> Int { config.decodeTile != nil ? tile / 12 : 0 }
 
     /// Tiles of at most `tile + slack` positions per side covering `h` x `w`, in row-major order,
     /// of near-equal sizes, as many as tiles of `tile` would need, or fewer where the slack allows.

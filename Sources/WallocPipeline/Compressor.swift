@@ -140,17 +140,18 @@ public struct Compressor: Sendable {
     /// else (and reference checkpoints) the reference's reflect padding to a multiple of 2^J.
     public func pad(_ x: Tensor) -> (Tensor, Padding) {
         let f = codec.config.downsampling
-        if codec.modality == .image, let margin = codec.config.smoothMargin, x.rank == 3 {
-            return SignalPreparation.padSmooth(x, multiple: f, margin: margin)
-        }
+        if let margin = smoothMargin(rank: x.rank) { return SignalPreparation.padSmooth(x, multiple: f, margin: margin) }
         return SignalPreparation.padToMultiple(x, multiple: f)
     }
 
     /// The shape `pad` gives a signal of shape `shape`.
     public func paddedShape(_ shape: [Int]) -> [Int] {
-        let margin = codec.modality == .image && shape.count == 3 ? codec.config.smoothMargin ?? 0 : 0
+        let margin = smoothMargin(rank: shape.count) ?? 0
         return [shape[0]] + shape.dropFirst().map { SignalPreparation.paddedSize($0, multiple: codec.config.downsampling, margin: margin) }
     }
+
+    /// The smooth margin `pad` gives a signal of this rank: the model's, for images.
+    func smoothMargin(rank: Int) -> Int? { codec.modality == .image && rank == 3 ? codec.config.smoothMargin : nil }
 
     /// Checks, pads and encodes a prepared signal the way files are made.
     func preparedLatents(_ x: consuming Tensor) throws -> (latents: Tensor, padding: Padding) {

@@ -77,8 +77,10 @@ public enum ModelRegistry {
     /// with these bytes (a `.wlc` file stores the first 8 of them; at least 8 are needed).
     public static func directory(fingerprint: [UInt8]) throws -> URL {
         let hex = fingerprint.map { String(format: "%02x", $0) }.joined()
-        for dir in directories() where fingerprint.count >= 8 {
-            if let codec = try? Codec.load(from: dir), codec.fingerprintHex.hasPrefix(hex) { return dir }
+        if fingerprint.count >= 8 {
+            for dir in directories() {
+                if let codec = try? Codec.load(from: dir), codec.fingerprintHex.hasPrefix(hex) { return dir }
+            }
         }
         let searched = folders.map(\.path).joined(separator: ", ")
         let what = fingerprint.count < 16 ? "a fingerprint beginning with" : "the fingerprint"

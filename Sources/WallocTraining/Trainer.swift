@@ -75,6 +75,9 @@ public struct Trainer: Sendable {
         guard config.cropSize >= f, config.cropSize % f == 0 else {
             throw WallocError("crop size \(config.cropSize) must be a positive multiple of 2^J = \(f)")
         }
+        if let m = codec.config.smoothMargin, codec.modality == .image {
+            guard m < config.cropSize else { throw WallocError("crop size \(config.cropSize) must exceed the model's smooth_margin (\(m))") }
+        }
         guard !data.isEmpty else { throw WallocError(codec.modality == .audio ? "no training clips" : "no training images") }
         if codec.modality == .audio {
             for (i, clip) in data.enumerated() {
@@ -127,14 +130,9 @@ public struct Trainer: Sendable {
             }
             return batch
         }
-        // A model with a smooth margin sees crops as files are coded: a smaller crop padded with
-        // the margin to `s` (the largest inner size that pads to exactly `s`).
-        let f = codec.config.downsampling
-        var inner = s
-        if let m = codec.config.smoothMargin, m > 0 {
-            inner = s - m
-            while inner > 1 && SignalPreparation.paddedSize(inner, multiple: f, margin: m) > s { inner -= 1 }
-        }
+        // A model with a smooth margin sees crops as files are coded: crops of s − margin padded
+        // with the margin back to s (s is a multiple of 2^J, so the margin is exactly that).
+        let margin = codec.config.smoothMargin ?? 0, inner = s - margin
         var batch = Tensor(uninitialized: [n, c, s, s])
         for b in 0..<n {
             let image = data[rng.below(data.count)]
@@ -147,7 +145,7 @@ public struct Trainer: Sendable {
                     for x in 0..<inner { crop.scalars[dst + x] = image.scalars[src + x] }
                 }
             }
-            if inner != s { crop = SignalPreparation.padSmooth(crop, multiple: f, margin: codec.config.smoothMargin!).0 }
+            if margin > 0 { crop = SignalPreparation.padSmooth(crop, multiple: codec.config.downsampling, margin: margin).0 }
             batch.withUnsafeMutableBufferPointer { dst in
                 crop.withUnsafeBufferPointer { src in (dst.baseAddress! + b * c * s * s).update(from: src.baseAddress!, count: c * s * s) }
             }
