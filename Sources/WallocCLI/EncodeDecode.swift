@@ -121,9 +121,10 @@ struct Encode: ParsableCommand {
         abstract: "Compress images, audio or .npy signals to .wlc files.",
         discussion: """
         One input: OUT is the output file. Several inputs or a directory: OUT is a directory and each \
-        input becomes OUT/<name>.wlc. Images are scaled to [-0.5, 0.5] and reflect-padded to a \
-        multiple of 2^J (cropped back on decoding); an alpha channel the model does not take is \
-        dropped. Audio has its DC removed and its peak scaled to 0.5; both are restored on decoding. \
+        input becomes OUT/<name>.wlc. Images are scaled to [-0.5, 0.5] and padded to a multiple of \
+        2^J (reflect padding, or the model's smooth margin; cropped back on decoding); an alpha \
+        channel the model does not take is dropped. At low settings the default RGB model codes \
+        a smaller image (rate.downscale) that decoding enlarges back. Audio has its DC removed and its peak scaled to 0.5; both are restored on decoding. \
         Variable-rate models (the defaults) take --quality, or find the highest quality whose file \
         meets --target-bpp (images) or --target-kbps (audio).
         """

@@ -44,6 +44,10 @@ struct Info: ParsableCommand {
             info += [("quality_range", [Quality.range.lowerBound, Quality.range.upperBound]), ("default_quality", rate.defaultQuality),
                      ("step_at_quality_1", Double(rate.maxStep)), ("step_at_quality_100", Double(rate.minStep)),
                      ("quality_conditioned_decoder", rate.condition), ("encoder_deadzone", Double(rate.deadzone)), ("encoder_rd_lambda", Double(rate.rdLambda))]
+            if !rate.downscale.isEmpty {
+                // Settings up to `up_to` code the image shrunk by `scale`, at quality Q + offset.
+                info.append(("encoder_downscale", rate.downscale.map { "q<=\($0.upTo): x\($0.scale) at q+\($0.qualityOffset)" }.joined(separator: ", ")))
+            }
         }
         if c.modality == .image {
             let t = codec.decodeTiling
@@ -73,6 +77,10 @@ struct Info: ParsableCommand {
             ("padding_before", h.paddingBefore), ("padding_after", h.paddingAfter),
             ("file_bytes", data.count), ("payload_bytes", f.payload.count),
         ]
+        if let d = h.downscaling {
+            // The latents code a smaller image, decoded at its own quality and enlarged back.
+            info.insert(contentsOf: [("coded_size", d.size as Any), ("coded_quality", d.quality as Any)] as [(String, Any)], at: 8)
+        }
         let s = h.originalShape
         if h.modality == .image {
             info.append(("bits_per_pixel", Double(data.count * 8) / Double(s[1] * s[2])))

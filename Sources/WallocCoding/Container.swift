@@ -16,8 +16,9 @@ public struct WLCHeader: Sendable, Equatable {
         case png = 2
     }
 
-    /// The format version this header was read from (writers always write `currentVersion`).
-    public internal(set) var version: Int = WLCFile.currentVersion
+    /// The format version this header was read from; for a header made in memory, the version
+    /// `WLCFile.encode()` writes it in (4 with downscaling, else 3).
+    public internal(set) var version: Int = 3
     /// The model's fingerprint as the file stores it: its first 8 bytes (version 3) or 16
     /// (versions 1 and 2). `Compressor` writes the first `WLCFile.fingerprintLength` bytes.
     public var fingerprint: [UInt8]
@@ -41,6 +42,25 @@ public struct WLCHeader: Sendable, Equatable {
     /// The quality setting (1...100) a variable-rate model encoded at; nil for fixed-rate models
     /// (and every version-1 file).
     public var quality: Int?
+    /// Set when the encoder coded the image at a reduced size (version 4): the latents hold an
+    /// image of `size` (`[H, W]`, padded as `paddingBefore`/`paddingAfter` say), coded at `quality`,
+    /// and decoding enlarges it to `originalShape`.
+    public var downscaling: Downscaling? { didSet { version = downscaling == nil ? min(version, 3) : 4 } }
+
+    /// How a downscaled image was coded.
+    public struct Downscaling: Sendable, Equatable {
+        /// The quality setting the latents were quantised at (the decoder's setting).
+        public var quality: Int
+        /// The coded image's `[H, W]`, each at most the original's and more than an eighth of it.
+        public var size: [Int]
+        public init(quality: Int, size: [Int]) { self.quality = quality; self.size = size }
+    }
+
+    /// The spatial size the latents code: the downscaled size, else the original's.
+    public var codedSize: [Int] { downscaling?.size ?? Array(originalShape.dropFirst()) }
+
+    /// The quality setting the decoder runs at: the coded one of a downscaled image, else `quality`.
+    public var decodingQuality: Int? { downscaling?.quality ?? quality }
 
     public init(fingerprint: [UInt8], modelName: String, modality: Modality, originalShape: [Int], sampleRate: Int = 0,
                 bitDepth: Int, paddingBefore: [Int], paddingAfter: [Int], gain: Float = 1, offset: Float = 0,
@@ -72,11 +92,18 @@ public struct WLCHeader: Sendable, Equatable {
 /// A `.wlc` file: header and payload, each protected by a CRC-32.
 public struct WLCFile: Sendable, Equatable {
     public static let magic: [UInt8] = [0x57, 0x4C, 0x43, 0x1A]  // "WLC" + Ctrl-Z
-    public static let currentVersion = 3
+    /// The newest version this code reads and writes. Writers use the oldest version that holds a
+    /// file (`minimumVersion`): 4 only for downscaled images, 3 otherwise.
+    public static let currentVersion = 4
+    /// Header flag bits (versions 3 and later).
+    static let downscaledFlag: UInt8 = 1
     /// Bytes of the model fingerprint a current file stores.
     public static let fingerprintLength = 8
     /// Bytes of the model fingerprint a file of `version` stores.
     static func fingerprintBytes(version: Int) -> Int { version >= 3 ? fingerprintLength : 16 }
+
+    /// The oldest version that holds this file: 4 with downscaling, else 3.
+    public var minimumVersion: Int { header.downscaling != nil ? 4 : 3 }
     /// Decoders refuse latent tensors larger than `baseLatentLimit + payload bytes · latentsPerPayloadByte`
     /// values, so a small corrupt file can never make them allocate much.
     public static let baseLatentLimit = 1 << 24
@@ -95,11 +122,14 @@ public struct WLCFile: Sendable, Equatable {
         UInt32(crc32(crc32(0, nil, 0), b.baseAddress, uInt(b.count)))
     }
 
-    /// The bytes of the file, in the current format version (or, for tests of old readers and
-    /// files, in version 1 or 2: version 1 has no quality field, so the header's quality is then
-    /// dropped; versions 1 and 2 store 16 fingerprint bytes, padded with zeros).
-    public func encode(version: Int = WLCFile.currentVersion) -> Data {
+    /// The bytes of the file, in the oldest version that holds it (`minimumVersion`), or, for tests
+    /// of old readers and files, in `version` (version 1 has no quality field, so the header's
+    /// quality is then dropped; versions 1 and 2 store 16 fingerprint bytes, padded with zeros;
+    /// only version 4 holds downscaling).
+    public func encode(version: Int? = nil) -> Data {
+        let version = version ?? minimumVersion
         precondition((1...WLCFile.currentVersion).contains(version), "unknown .wlc version \(version)")
+        precondition(version >= 4 || header.downscaling == nil, "downscaled images need .wlc version 4")
         let h = header
         var w = ByteWriter()
         w.append(WLCFile.magic)
@@ -107,7 +137,8 @@ public struct WLCFile: Sendable, Equatable {
         let compact = version >= 3, audio = h.modality == .audio
         let fingerprintBytes = WLCFile.fingerprintBytes(version: version)
         var body = ByteWriter()
-        if compact { body.byte(0) } else { body.u16(0) }  // flags
+        let flags: UInt8 = h.downscaling != nil ? WLCFile.downscaledFlag : 0
+        if compact { body.byte(flags) } else { body.u16(0) }
         body.append(Array((h.fingerprint + [UInt8](repeating: 0, count: fingerprintBytes)).prefix(fingerprintBytes)))
         body.string(h.modelName)
         body.byte(h.modality.rawValue)
@@ -122,6 +153,10 @@ public struct WLCFile: Sendable, Equatable {
         body.byte(h.coding.rawValue)
         if compact { body.varint(UInt64(payload.count)) } else { body.u64(UInt64(payload.count)) }
         if version >= 2 { body.byte(UInt8(h.quality ?? 0)) }
+        if let d = h.downscaling {
+            body.byte(UInt8(d.quality))
+            for n in d.size { body.varint(UInt64(n)) }
+        }
         w.u32(UInt32(body.bytes.count))
         w.append(body.bytes)
         w.u32(WLCFile.crc(w.bytes[...]))
@@ -156,7 +191,7 @@ public struct WLCFile: Sendable, Equatable {
             throw WallocError("corrupt .wlc file: header checksum mismatch")
         }
         var h = ByteReader(bytes, from: bodyStart, to: bodyStart + headerLength)
-        var header = try readHeader(&h, version: version)
+        var (header, flags) = try readHeader(&h, version: version)
         let payloadStart = bodyStart + headerLength + 4
         let payloadLength = version >= 3 ? Int(try h.varint(max: UInt64(bytes.count))) : Int(try h.u64Bounded(max: UInt64(bytes.count)))
         if version >= 2 {
@@ -164,6 +199,7 @@ public struct WLCFile: Sendable, Equatable {
             guard q <= 100 else { throw WallocError("corrupt .wlc file: quality \(q)") }
             header.quality = q == 0 ? nil : q
         }
+        if flags & downscaledFlag != 0 { header.downscaling = try readDownscaling(&h, header: header) }
         guard h.remaining == 0 else { throw WallocError("corrupt .wlc file: \(h.remaining) unexpected header bytes") }
         guard bytes.count == payloadStart + payloadLength + 4 else {
             throw WallocError("corrupt .wlc file: expected \(payloadStart + payloadLength + 4) bytes, found \(bytes.count) (truncated or padded)")
@@ -180,11 +216,13 @@ public struct WLCFile: Sendable, Equatable {
 
     /// The header body up to the payload length (the fields every version has; version 3 leaves
     /// out the audio fields of images and keeps 8 fingerprint bytes).
-    static func readHeader(_ r: inout ByteReader, version: Int) throws -> WLCHeader {
+    /// Also returns the flags (0 before version 3).
+    static func readHeader(_ r: inout ByteReader, version: Int) throws -> (WLCHeader, UInt8) {
         let compact = version >= 3
         let flags = compact ? Int(try r.byte()) : Int(try r.u16())
-        // No flag is defined yet; version 1 and 2 readers ignored them, version 3 refuses them.
-        guard !compact || flags == 0 else { throw WallocError("corrupt .wlc file: unknown header flags \(flags)") }
+        // Version 1 and 2 readers ignored flags; version 3 defines none, version 4 the downscaling bit.
+        let known = version >= 4 ? Int(downscaledFlag) : 0
+        guard !compact || flags & ~known == 0 else { throw WallocError("corrupt .wlc file: unknown header flags \(flags)") }
         let fingerprint = Array(try r.take(WLCFile.fingerprintBytes(version: version)))
         let name = try r.string(maxLength: 1024)
         guard let modality = WLCHeader.Modality(rawValue: try r.byte()) else { throw WallocError("corrupt .wlc file: unknown modality") }
@@ -209,7 +247,23 @@ public struct WLCFile: Sendable, Equatable {
                                sampleRate: sampleRate, bitDepth: bitDepth, paddingBefore: before, paddingAfter: after,
                                gain: gain, offset: offset, latentShape: latentShape, latentBits: bits, coding: coding)
         header.version = version
-        return header
+        guard flags == 0 || modality == .image else { throw WallocError("corrupt .wlc file: downscaling flag on audio") }
+        return (header, compact ? UInt8(flags) : 0)
+    }
+
+    /// The downscaling fields (version 4, after the quality): the coded quality and `[H, W]`.
+    static func readDownscaling(_ r: inout ByteReader, header: WLCHeader) throws -> WLCHeader.Downscaling {
+        guard header.quality != nil else { throw WallocError("corrupt .wlc file: downscaling without a quality setting") }
+        let q = Int(try r.byte())
+        guard (1...100).contains(q) else { throw WallocError("corrupt .wlc file: coded quality \(q)") }
+        var size = [Int]()
+        for n in header.originalShape.dropFirst() {
+            let m = Int(try r.varint(max: 1 << 31))
+            // Enlarging by at most 8 per side keeps the output within 64 times the coded pixels.
+            guard m >= 1, m <= n, m * 8 >= n else { throw WallocError("corrupt .wlc file: coded size \(m) for a side of \(n)") }
+            size.append(m)
+        }
+        return .init(quality: q, size: size)
     }
 
     /// A shape of rank 2 or 3 with positive dimensions whose product fits in 2^40.

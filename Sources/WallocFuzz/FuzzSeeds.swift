@@ -152,6 +152,9 @@ public enum FuzzSeeds {
         }
         let grey = try image.compress(image: Image(pixels: pixels(1, 8, 8), bitDepth: 16, isFloat: false, format: .png)).file
         out.append(("grey16-8x8.wlc", grey.encode()))
+        // A low setting codes this one at half size (version 4 with the downscaling fields).
+        let small = try image.withQuality(20).compress(image: Image(pixels: pixels(3, 64, 72), bitDepth: 8, isFloat: false, format: .png)).file
+        out.append(("image-64x72-q20.wlc", small.encode()))
         let audio = try FuzzModels.audio().compress(audio: Audio(samples: tones(2, 600), sampleRate: 44100, bitDepth: 16))
         out.append(("stereo-600.wlc", audio.encode()))
         let mono = try FuzzModels.audio().compress(audio: Audio(samples: tones(1, 300), sampleRate: 44100, bitDepth: 16))

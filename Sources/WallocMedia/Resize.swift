@@ -4,7 +4,8 @@ import WallocTensor
 /// Image resizing by area averaging (a box filter over the exact footprint of each output pixel,
 /// like OpenCV's `INTER_AREA` when shrinking): each output sample is the mean of the input
 /// region it covers, with fractional weights at the region's edges. Used to shrink training
-/// photos and to make "same number of values" baselines; enlarging repeats samples.
+/// photos and to make "same number of values" baselines; enlarging repeats samples. `resample`
+/// uses a smooth kernel instead.
 public enum Resize {
     /// `[C, H, W]` -> `[C, height, width]`.
     public static func area(_ x: Tensor, height: Int, width: Int) -> Tensor {
@@ -50,6 +51,93 @@ public enum Resize {
         guard max(h, w) > maxSide else { return x }
         let s = Double(maxSide) / Double(max(h, w))
         return area(x, height: max(1, Int((Double(h) * s).rounded())), width: max(1, Int((Double(w) * s).rounded())))
+    }
+
+    /// Separable resampling kernels, with Pillow's names and supports.
+    public enum Filter: Sendable {
+        /// The triangle (tent) kernel, support 1: Pillow's `BILINEAR`.
+        case triangle
+        /// The windowed sinc with three lobes, support 3: Pillow's `LANCZOS`.
+        case lanczos
+
+        var support: Double { self == .triangle ? 1 : 3 }
+
+        func weight(_ t: Double) -> Double {
+            switch self {
+            case .triangle: return max(0, 1 - abs(t))
+            case .lanczos:
+                func sinc(_ v: Double) -> Double { v == 0 ? 1 : sin(Double.pi * v) / (Double.pi * v) }
+                return abs(t) < 3 ? sinc(t) * sinc(t / 3) : 0
+            }
+        }
+    }
+
+    /// `[C, H, W]` -> `[C, height, width]` by separable resampling with `filter`, widened by the
+    /// factor when shrinking (so shrinking also low-passes). Output pixel `o` is centred on input
+    /// position `(o + 0.5)·n/m − 0.5`; taps beyond the borders are dropped and the remaining
+    /// weights renormalised, as Pillow's `Image.resize` does, so the results match Pillow's float
+    /// resize. Images coded at a reduced size (`RateConfig.downscale`) are shrunk with the
+    /// triangle and enlarged with Lanczos-3.
+    public static func resample(_ x: Tensor, height: Int, width: Int, filter: Filter) -> Tensor {
+        precondition(x.rank == 3 && height > 0 && width > 0, "Resize.resample expects [C, H, W] and a positive size")
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        if h == height && w == width { return x }
+        let cols = taps(from: w, to: width, filter: filter), rows = taps(from: h, to: height, filter: filter)
+        var mid = Tensor(uninitialized: [c, h, width])
+        x.withUnsafeBufferPointer { xb in
+            mid.withUnsafeMutableBufferPointer { mb in
+                let src = xb.baseAddress!, dst = mb.baseAddress!
+                cols.weight.withUnsafeBufferPointer { wt in
+                    parallelFor(c * h) { r in
+                        let row = src + r * w, out = dst + r * width
+                        for o in 0..<width {
+                            let first = cols.first[o], taps = wt.baseAddress! + o * cols.taps
+                            var s: Float = 0
+                            for k in 0..<cols.count[o] { s += taps[k] * row[first + k] }
+                            out[o] = s
+                        }
+                    }
+                }
+            }
+        }
+        var out = Tensor(zeros: [c, height, width])
+        mid.withUnsafeBufferPointer { mb in
+            out.withUnsafeMutableBufferPointer { ob in
+                let src = mb.baseAddress!, dst = ob.baseAddress!
+                rows.weight.withUnsafeBufferPointer { wt in
+                    parallelFor(c * height) { r in
+                        let ch = r / height, o = r % height
+                        let first = rows.first[o], taps = wt.baseAddress! + o * rows.taps
+                        for k in 0..<rows.count[o] {
+                            VectorMath.axpy(taps[k], src + (ch * h + first + k) * width, into: dst + r * width, count: width)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The taps of `filter` from `n` inputs to `m` outputs: per output the first input, the tap
+    /// count, and `taps` weights per output (the used ones summing to 1).
+    static func taps(from n: Int, to m: Int, filter: Filter) -> (first: [Int], count: [Int], weight: [Float], taps: Int) {
+        let scale = Double(n) / Double(m), widen = max(scale, 1), support = filter.support * widen
+        let taps = Int(support.rounded(.up)) * 2 + 1
+        var first = [Int](repeating: 0, count: m), count = [Int](repeating: 0, count: m)
+        var weight = [Float](repeating: 0, count: m * taps)
+        var k = [Double](repeating: 0, count: taps)
+        for o in 0..<m {
+            let centre = (Double(o) + 0.5) * scale
+            let lo = max(Int(centre - support + 0.5), 0), hi = min(Int(centre + support + 0.5), n)
+            var sum = 0.0
+            for i in lo..<hi {
+                k[i - lo] = filter.weight((Double(i) - centre + 0.5) / widen)
+                sum += k[i - lo]
+            }
+            first[o] = lo; count[o] = hi - lo
+            for i in 0..<(hi - lo) { weight[o * taps + i] = Float(sum == 0 ? 0 : k[i] / sum) }
+        }
+        return (first, count, weight, taps)
     }
 
     /// For each of `m` outputs over `n` inputs: the inputs it covers and their weights (summing to 1).

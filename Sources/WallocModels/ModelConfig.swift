@@ -156,6 +156,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         if let rate {
             try rate.validate()
+            guard rate.downscale.isEmpty || modality == .image else { throw WallocError("rate.downscale applies to image models") }
         }
         if let decodeTile {
             guard modality == .image else { throw WallocError("decode_tile applies to image models") }

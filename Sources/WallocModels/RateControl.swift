@@ -45,16 +45,41 @@ public struct RateConfig: Codable, Equatable, Sendable {
     /// WallocCoding's `RateDistortionQuantizer`). Encoder-side like `deadzone`, which then sets the
     /// starting point; not part of the fingerprint; training quantises with it too when set.
     public var rdLambda: Float
+    /// Images: settings at which the encoder codes a smaller image (`downscale`, ascending
+    /// `up_to`); encoder-side, not part of the fingerprint (the file says what it did).
+    public var downscale: [Downscale]
+
+    /// At settings up to `up_to`, an image is shrunk by `scale` (a triangle filter) and coded at
+    /// quality `Q + quality_offset` (at most 100); decoding enlarges it back (Lanczos-3). At low
+    /// rates a smaller image at a finer step beats the full image at a coarse one, and the offset
+    /// keeps the file sizes of a setting about where they were.
+    public struct Downscale: Codable, Equatable, Sendable {
+        public var upTo: Int
+        public var scale: Double
+        public var qualityOffset: Int
+        /// Images whose coded size would have a side below this are coded at full size.
+        public static let minimumSide = 32
+
+        enum CodingKeys: String, CodingKey { case upTo = "up_to", scale, qualityOffset = "quality_offset" }
+
+        public init(upTo: Int, scale: Double, qualityOffset: Int) {
+            self.upTo = upTo; self.scale = scale; self.qualityOffset = qualityOffset
+        }
+
+        /// The coded size of a side of `n` pixels.
+        public func size(_ n: Int) -> Int { max(1, Int((Double(n) * scale).rounded())) }
+    }
 
     enum CodingKeys: String, CodingKey {
         case maxStep = "max_step", minStep = "min_step", defaultQuality = "default_quality", condition
-        case stepScaledOutput = "step_scaled_output", deadzone, rdLambda = "rd_lambda"
+        case stepScaledOutput = "step_scaled_output", deadzone, rdLambda = "rd_lambda", downscale
     }
 
     public init(maxStep: Float, minStep: Float, defaultQuality: Int, condition: Bool = true, stepScaledOutput: Bool = false,
-                deadzone: Float = 0, rdLambda: Float = 0) {
+                deadzone: Float = 0, rdLambda: Float = 0, downscale: [Downscale] = []) {
         self.maxStep = maxStep; self.minStep = minStep; self.defaultQuality = defaultQuality; self.condition = condition
         self.stepScaledOutput = stepScaledOutput; self.deadzone = deadzone; self.rdLambda = rdLambda
+        self.downscale = downscale
     }
 
     public init(from decoder: Decoder) throws {
@@ -66,6 +91,7 @@ public struct RateConfig: Codable, Equatable, Sendable {
         stepScaledOutput = try c.decodeIfPresent(Bool.self, forKey: .stepScaledOutput) ?? false
         deadzone = try c.decodeIfPresent(Float.self, forKey: .deadzone) ?? 0
         rdLambda = try c.decodeIfPresent(Float.self, forKey: .rdLambda) ?? 0
+        downscale = try c.decodeIfPresent([Downscale].self, forKey: .downscale) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -77,6 +103,7 @@ public struct RateConfig: Codable, Equatable, Sendable {
         if stepScaledOutput { try c.encode(true, forKey: .stepScaledOutput) }
         if deadzone != 0 { try c.encode(deadzone, forKey: .deadzone) }
         if rdLambda != 0 { try c.encode(rdLambda, forKey: .rdLambda) }
+        if !downscale.isEmpty { try c.encode(downscale, forKey: .downscale) }
     }
 
     public func validate() throws {
@@ -92,6 +119,23 @@ public struct RateConfig: Codable, Equatable, Sendable {
         guard Quality.range.contains(defaultQuality) else {
             throw WallocError("rate.default_quality must be from 1 to 100, got \(defaultQuality)")
         }
+        var previous = 0
+        for d in downscale {
+            guard d.upTo > previous, d.upTo <= 100 else {
+                throw WallocError("rate.downscale: up_to must rise from 1 to at most 100, got \(d.upTo) after \(previous)")
+            }
+            guard d.scale >= 0.25, d.scale < 1 else { throw WallocError("rate.downscale: scale must be from 0.25 to below 1, got \(d.scale)") }
+            guard (0...99).contains(d.qualityOffset) else {
+                throw WallocError("rate.downscale: quality_offset must be from 0 to 99, got \(d.qualityOffset)")
+            }
+            previous = d.upTo
+        }
+    }
+
+    /// The downscaling an image is coded with at setting `q`, if any, and the quality it is coded at.
+    public func downscaling(quality q: Int) -> (rule: Downscale, quality: Int)? {
+        guard let d = downscale.first(where: { q <= $0.upTo }) else { return nil }
+        return (d, min(Quality.range.upperBound, q + d.qualityOffset))
     }
 
     /// The quantiser step at a (possibly fractional, for training) quality in 1...100.

@@ -98,9 +98,29 @@ public struct Compressor: Sendable {
         // A grey image goes through a colour model as three equal channels (decoded to their mean).
         if c != want { pixels = SignalPreparation.replicateChannel(pixels, to: want) }
         SignalPreparation.imageToSignal(&pixels)
+        // At low settings the model may code a smaller image at a finer step (`rate.downscale`).
+        if let plan = try downscalePlan(imageShape: shape) {
+            let small = Resize.resample(pixels, height: plan.downscaling.size[0], width: plan.downscaling.size[1], filter: .triangle)
+            _ = consume pixels
+            var file = try plan.coder.compress(prepared: small, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0)
+            file.header.quality = quality
+            file.header.downscaling = plan.downscaling
+            return (file, dropped)
+        }
         // The signal is handed over (`consume`): padding copies it, and the unpadded copy is freed
         // then, not after encoding (an 8000 x 6000 photo would otherwise hold 576 MB more).
         return (try compress(prepared: consume pixels, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0), dropped)
+    }
+
+    /// How an image of `[C, H, W]` is coded at this setting when the model downscales there
+    /// (`RateConfig.downscale`): the compressor at the coded quality and the header's record of
+    /// it; nil to code the image as it is (no rule, or a coded side under 32 pixels).
+    public func downscalePlan(imageShape shape: [Int]) throws -> (coder: Compressor, downscaling: WLCHeader.Downscaling)? {
+        guard codec.modality == .image, shape.count == 3, let q = quality,
+              let (rule, coded) = codec.config.rate?.downscaling(quality: q) else { return nil }
+        let size = shape.dropFirst().map(rule.size)
+        guard size.allSatisfy({ $0 >= RateConfig.Downscale.minimumSide }) else { return nil }
+        return (try withQuality(coded), .init(quality: coded, size: size))
     }
 
     /// Compresses audio samples (any level; DC is removed and the peak scaled to 0.5).
@@ -132,7 +152,8 @@ public struct Compressor: Sendable {
     /// The integer latents a `.wlc` file of a prepared signal holds, without entropy coding: the
     /// signal (`[C, H, W]` image values in [-0.5, 0.5], or level-normalised `[C, L]` audio, as
     /// `compress(signal:)` takes them) is padded (`pad`) and encoded and quantised exactly as
-    /// `compress` does, so the result equals `latents(of:)` of that file.
+    /// `compress` does, so the result equals `latents(of:)` of that file. Never downscaled
+    /// (`rate.downscale` applies to `compress(image:)` alone), so latents keep the signal's shape.
     public func fileLatents(ofSignal x: Tensor) throws -> Tensor { try preparedLatents(x).latents }
 
     /// Pads a signal (`[C, H, W]` or `[C, L]`) the way files are made: images of a model with
@@ -209,7 +230,7 @@ public struct Compressor: Sendable {
         try checkQuality(of: h)
         guard h.latentBits == codec.config.latentBits else { throw WallocError("the file's latents are \(h.latentBits)-bit, the model's \(codec.config.latentBits)-bit") }
         // The header's shapes must agree with each other and with the model before decoding.
-        let spatial = Array(h.originalShape.dropFirst())
+        let spatial = h.codedSize
         let paddedSize = zip(spatial, zip(h.paddingBefore, h.paddingAfter)).map { $0 + $1.0 + $1.1 }
         guard SignalPreparation.channelsFit(h.originalShape[0], model: codec.config.channels),
               paddedSize.allSatisfy({ $0 % codec.config.downsampling == 0 }),
@@ -233,7 +254,7 @@ public struct Compressor: Sendable {
 
     /// The codec set to decode a file's latents: at the quality the file was encoded at.
     public func codec(for h: WLCHeader) throws -> Codec {
-        guard let q = h.quality, codec.config.isVariableRate else { return codec }
+        guard let q = h.decodingQuality, codec.config.isVariableRate else { return codec }
         return try codec.withQuality(q)
     }
 
@@ -258,6 +279,10 @@ public struct Compressor: Sendable {
         // Images are cropped already; audio here.
         var cropped = codec.modality == .image ? x : SignalPreparation.crop(x, padding: Padding(before: h.paddingBefore, after: h.paddingAfter))
         if h.originalShape[0] != cropped.shape[0] { cropped = SignalPreparation.averageChannels(cropped) }
+        // A downscaled image is enlarged back to its original size.
+        if h.downscaling != nil {
+            cropped = Resize.resample(cropped, height: h.originalShape[1], width: h.originalShape[2], filter: .lanczos)
+        }
         if h.bitDepth == 0 { return .signal(cropped) }
         switch h.modality {
         case .image: return .image(pixels: SignalPreparation.signalToImage(cropped), bitDepth: h.bitDepth)

@@ -21,7 +21,7 @@ struct ContainerTests {
                                  paddingAfter: [31], gain: 0.731, offset: -0.002, latentShape: [16, 5514], latentBits: 8, coding: .webp)
         let back = try WLCFile.decode(audio.encode())
         #expect(back == audio)
-        #expect(back.header.version == WLCFile.currentVersion)
+        #expect(back.header.version == 3)
     }
 
     @Test("The quality setting travels in the file; version-1 and version-2 files still decode")
@@ -71,7 +71,7 @@ struct ContainerTests {
     func versions() throws {
         var bytes = [UInt8](try Self.sample().encode())
         bytes[4] = 9
-        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 3); upgrade walloc")) {
+        #expect(throws: WallocError(".wlc format version 9 is newer than this walloc reads (up to 4); upgrade walloc")) {
             try WLCFile.decode(Data(bytes))
         }
         #expect(throws: WallocError.self) { try WLCFile.decode(Data("RIFF....WAVEfmt ".utf8)) }
@@ -111,5 +111,46 @@ struct ContainerTests {
             }
         }
         #expect(rejected == trials)
+    }
+
+    @Test("Version 4 headers: corrupt downscaling fields are refused")
+    func corruptHeaders() throws {
+        var file = try Self.sample()  // an image of 45 x 70
+        file.header.quality = 20
+        file.header.downscaling = .init(quality: 40, size: [23, 35])
+        let bytes = [UInt8](file.encode())
+        #expect(bytes[4] == 4)
+        #expect(try WLCFile.decode(Data(bytes)) == file)
+        // Coded sizes larger than the image, or more than 8 times smaller, and coded quality 0.
+        for bad in [WLCHeader.Downscaling(quality: 40, size: [46, 35]), .init(quality: 40, size: [5, 35]), .init(quality: 0, size: [23, 35])] {
+            var f = file
+            f.header.downscaling = bad
+            #expect(throws: WallocError.self) { try WLCFile.decode(f.encode()) }  // written with valid CRCs
+        }
+        // The flag in a version-3 file, or an unknown flag bit, is refused.
+        var plain = file
+        plain.header.downscaling = nil
+        var three = [UInt8](plain.encode())
+        #expect(three[4] == 3)
+        three[10] = 1  // the flags: the body's first byte
+        #expect(throws: WallocError("corrupt .wlc file: unknown header flags 1")) { try WLCFile.decode(Data(Self.withHeaderCRC(three))) }
+        var four = bytes
+        four[10] = 3
+        #expect(throws: WallocError("corrupt .wlc file: unknown header flags 3")) { try WLCFile.decode(Data(Self.withHeaderCRC(four))) }
+    }
+
+    /// `bytes` with the header CRC recomputed (CRC-32, zlib's polynomial), so that a test reaches
+    /// the field checks behind it.
+    static func withHeaderCRC(_ bytes: [UInt8]) -> [UInt8] {
+        let n = Int(bytes[6]) | Int(bytes[7]) << 8 | Int(bytes[8]) << 16 | Int(bytes[9]) << 24
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes[0..<(10 + n)] {
+            crc ^= UInt32(b)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        crc ^= 0xFFFF_FFFF
+        var out = bytes
+        for i in 0..<4 { out[10 + n + i] = UInt8((crc >> (8 * UInt32(i))) & 0xFF) }
+        return out
     }
 }
