@@ -63,8 +63,8 @@ public struct ConversionInterrupted: Error {}
 /// normalised), optionally brought to a fixed size, and encoded several at a time on the worker
 /// pool, each with its kernels on one thread (`Threading.serially`), so the values do not depend
 /// on the thread count or on how shards are split between workers. Latents are those a `.wlc`
-/// file of the prepared item holds (`Compressor.fileLatents(ofSignal:)`, with the model's dead
-/// zone and rate-distortion quantiser). `.wlc` items are only entropy-decoded
+/// file of the prepared item holds (`Compressor.fileLatents(ofImageSignal:)` / `(ofSignal:)`, with
+/// the model's dead zone, rate-distortion quantiser and, for images, downscaling). `.wlc` items are only entropy-decoded
 /// (`Compressor.latents(of:)`): no decoder, no encoder, checked by the model's fingerprint; they
 /// must have been encoded at the conversion's quality setting, and take no `size` or `seconds`.
 /// Shards are written atomically; a finished shard of the same conversion is kept and skipped
@@ -157,7 +157,7 @@ public struct DatasetConverter: Sendable {
                 throw WallocError("encoded at quality \(fq), the conversion's quality is \(q) (give --quality \(fq), or encode every file at one setting)")
             }
             let latents = try compressor.latents(of: file)
-            let padded = zip(h.originalShape.dropFirst(), zip(h.paddingBefore, h.paddingAfter)).map { $0 + $1.0 + $1.1 }
+            let padded = zip(h.codedSize, zip(h.paddingBefore, h.paddingAfter)).map { $0 + $1.0 + $1.1 }
             return (.latents(latents), [codec.config.channels] + padded, h.sampleRate)
         }
         let f = codec.config.downsampling, channels = codec.config.channels
@@ -165,9 +165,10 @@ public struct DatasetConverter: Sendable {
             var pixels = try TrainingData.matchChannels(try ImageIO.read(item.url).pixels, channels: channels, name: item.url.path)
             if let size = options.size { pixels = DatasetConverter.coverCrop(pixels, width: size[0], height: size[1]) }
             if options.representation == .latents {
-                // Unpadded: the latents pad it as files do (a model's smooth margin included), so
-                // they equal those of the image's .wlc file; the shape is the padded one.
-                return (.signal(pixels), compressor.paddedShape(pixels.shape), 0)
+                // Unpadded: the latents pad it (and shrink it at a downscaled setting) as files do
+                // (a model's smooth margin included), so they equal those of the image's .wlc
+                // file; the shape is the padded one of the image the latents code.
+                return (.signal(pixels), compressor.paddedShape(try compressor.codedShape(imageShape: pixels.shape)), 0)
             }
             let x = SignalPreparation.padToMultiple(pixels, multiple: f).0
             return (.signal(x), x.shape, 0)
@@ -231,7 +232,7 @@ public struct DatasetConverter: Sendable {
     func represent(_ x: Tensor) throws -> Tensor {
         switch (options.representation, listing.modality) {
         case (.signal, _): return DatasetConverter.storedSamples(x, modality: listing.modality)
-        case (.latents, .image): return try compressor.fileLatents(ofSignal: SignalPreparation.imageToSignal(x))
+        case (.latents, .image): return try compressor.fileLatents(ofImageSignal: SignalPreparation.imageToSignal(x))
         case (.latents, .audio): return try compressor.fileLatents(ofSignal: x)
         case (.resized, .image):
             let (h, w) = resizedSize(x.shape)

@@ -100,8 +100,7 @@ public struct Compressor: Sendable {
         SignalPreparation.imageToSignal(&pixels)
         // At low settings the model may code a smaller image at a finer step (`rate.downscale`).
         if let plan = try downscalePlan(imageShape: shape) {
-            let small = Resize.resample(pixels, height: plan.downscaling.size[0], width: plan.downscaling.size[1], filter: .triangle)
-            _ = consume pixels
+            let small = Self.shrink(consume pixels, to: plan.downscaling)
             var file = try plan.coder.compress(prepared: small, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0)
             file.header.quality = quality
             file.header.downscaling = plan.downscaling
@@ -110,6 +109,26 @@ public struct Compressor: Sendable {
         // The signal is handed over (`consume`): padding copies it, and the unpadded copy is freed
         // then, not after encoding (an 8000 x 6000 photo would otherwise hold 576 MB more).
         return (try compress(prepared: consume pixels, original: shape, bitDepth: bitDepth, level: .identity, sampleRate: 0), dropped)
+    }
+
+    /// An image signal shrunk to a downscaled file's coded size (triangle filter).
+    static func shrink(_ x: consuming Tensor, to d: WLCHeader.Downscaling) -> Tensor {
+        Resize.resample(x, height: d.size[0], width: d.size[1], filter: .triangle)
+    }
+
+    /// The integer latents a `.wlc` file of an image holds, from its signal (`[C, H, W]` in
+    /// [-0.5, 0.5], the model's channels): `fileLatents(ofSignal:)` of the image, or of the image
+    /// shrunk as `compress(image:)` shrinks it at a setting the model downscales.
+    public func fileLatents(ofImageSignal x: Tensor) throws -> Tensor {
+        guard x.rank == 3, let plan = try downscalePlan(imageShape: x.shape) else { return try fileLatents(ofSignal: x) }
+        return try plan.coder.fileLatents(ofSignal: Self.shrink(x, to: plan.downscaling))
+    }
+
+    /// The shape of the image a file of an image of `[C, H, W]` codes: the downscaled size at a
+    /// setting the model downscales, else `shape`.
+    public func codedShape(imageShape shape: [Int]) throws -> [Int] {
+        guard let plan = try downscalePlan(imageShape: shape) else { return shape }
+        return [shape[0]] + plan.downscaling.size
     }
 
     /// How an image of `[C, H, W]` is coded at this setting when the model downscales there
@@ -152,8 +171,8 @@ public struct Compressor: Sendable {
     /// The integer latents a `.wlc` file of a prepared signal holds, without entropy coding: the
     /// signal (`[C, H, W]` image values in [-0.5, 0.5], or level-normalised `[C, L]` audio, as
     /// `compress(signal:)` takes them) is padded (`pad`) and encoded and quantised exactly as
-    /// `compress` does, so the result equals `latents(of:)` of that file. Never downscaled
-    /// (`rate.downscale` applies to `compress(image:)` alone), so latents keep the signal's shape.
+    /// `compress` does, so the result equals `latents(of:)` of that file. Never downscaled, as
+    /// `compress(signal:)`; `fileLatents(ofImageSignal:)` gives an image file's latents.
     public func fileLatents(ofSignal x: Tensor) throws -> Tensor { try preparedLatents(x).latents }
 
     /// Pads a signal (`[C, H, W]` or `[C, L]`) the way files are made: images of a model with

@@ -54,28 +54,31 @@ struct WLCLatentsTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("d.npy").path))
     }
 
-    @Test("a dataset of .wlc files gives the shards of the original images; mixed settings and resizing refused")
-    func dataset() throws {
+    /// Images of 40 x 48 at setting 40 (coded as they are), and of 80 x 96 at setting 20, which the
+    /// default RGB model codes at half size (`rate.downscale`): the same latent shape either way.
+    @Test("a dataset of .wlc files gives the shards of the original images; mixed settings and resizing refused",
+          arguments: [(40, 48, 40), (80, 96, 20)])
+    func dataset(height: Int, width: Int, quality: Int) throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let pngs = dir.appendingPathComponent("png"), wlcs = dir.appendingPathComponent("wlc")
         for (c, name) in ["a", "b"].enumerated() {
             try FileManager.default.createDirectory(at: pngs.appendingPathComponent(name), withIntermediateDirectories: true)
             for i in 0..<3 {
-                try ImageIO.write(Self.picture(h: 40, w: 48, seed: UInt64(10 * c + i)),
+                try ImageIO.write(Self.picture(h: height, w: width, seed: UInt64(10 * c + i)),
                                   to: pngs.appendingPathComponent("\(name)/\(i).png"), format: .png)
             }
-            let r = try CLI.run(["encode", pngs.appendingPathComponent(name).path, "-o", wlcs.appendingPathComponent(name).path, "--quality", "40"])
+            let r = try CLI.run(["encode", pngs.appendingPathComponent(name).path, "-o", wlcs.appendingPathComponent(name).path, "--quality", "\(quality)"])
             #expect(r.status == 0, "\(r.stderr)")
         }
         let fromPNG = dir.appendingPathComponent("s-png"), fromWLC = dir.appendingPathComponent("s-wlc")
-        var r = try CLI.run(["latents", pngs.path, "-o", fromPNG.path, "--quality", "40", "--shard-size", "4"])
+        var r = try CLI.run(["latents", pngs.path, "-o", fromPNG.path, "--quality", "\(quality)", "--shard-size", "4"])
         #expect(r.status == 0, "\(r.stderr)")
         r = try CLI.run(["latents", wlcs.path, "-o", fromWLC.path, "--shard-size", "4"])  // the files' setting
         #expect(r.status == 0, "\(r.stderr)")
         let mp = try DatasetManifest.read(fromPNG.appendingPathComponent(DatasetManifest.fileName))
         let mw = try DatasetManifest.read(fromWLC.appendingPathComponent(DatasetManifest.fileName))
-        #expect(mw.itemShape == [64, 7, 8] && mw.itemShape == mp.itemShape && mw.model == mp.model && mw.model.quality == 40)
+        #expect(mw.itemShape == [64, 7, 8] && mw.itemShape == mp.itemShape && mw.model == mp.model && mw.model.quality == quality)
         #expect(mw.preparation.signalShape == mp.preparation.signalShape && mw.shardCount == 2)
         for s in 0..<2 {
             let a = try Safetensors.read(fromPNG.appendingPathComponent(DatasetManifest.shardFileName(s)))
@@ -86,7 +89,7 @@ struct WLCLatentsTests {
         }
         // Another setting, resizing and the resized baseline do not apply to .wlc files.
         r = try CLI.run(["latents", wlcs.path, "-o", dir.appendingPathComponent("x").path, "--quality", "60"])
-        #expect(r.status != 0 && r.stderr.contains("quality 40"))
+        #expect(r.status != 0 && r.stderr.contains("quality \(quality)"))
         r = try CLI.run(["latents", wlcs.path, "-o", dir.appendingPathComponent("y").path, "--size", "32x32"])
         #expect(r.status != 0 && r.stderr.contains("--size"))
         r = try CLI.run(["latents", wlcs.path, "-o", dir.appendingPathComponent("z").path, "--resized"])
