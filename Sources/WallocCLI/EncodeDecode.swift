@@ -239,6 +239,7 @@ struct Encode: ParsableCommand {
                 let raw = Double(s.reduce(1, *) * max(1, h.bitDepth == 0 ? 32 : h.bitDepth)) / 8
                 let ratios = String(format: "%.1f:1 vs uncompressed, %.1f:1 vs the input file", raw / Double(max(1, data.count)),
                                     Double(fileSize(input)) / Double(max(1, data.count)))
+                if let d = h.downscaling { note += " (coded at \(d.size[1])x\(d.size[0]), quality \(d.quality))" }
                 let progress = files.count > 1 ? "[\(i + 1)/\(files.count)] " : ""
                 bar.print("\(progress)\(input.lastPathComponent) -> \(out.lastPathComponent): \(data.count) bytes, \(unit), \(ratios)\(note)")
             }
