@@ -95,4 +95,22 @@ struct DownscaleTests {
         let (tiny, _) = try c.withQuality(10).compress(image: VariableRateTests.image())  // 45 x 70
         #expect(tiny.header.downscaling == nil && tiny.header.quality == 10)
     }
+
+    @Test("CLI: the default RGB model downscales at a low setting; encode, info and decode say so and restore the size")
+    func commandLine() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let png = dir.appendingPathComponent("p.png").path, wlc = dir.appendingPathComponent("p.wlc").path
+        try ImageIO.write(WLCLatentsTests.picture(h: 80, w: 96, seed: 4), to: URL(fileURLWithPath: png), format: .png)
+        var r = try CLI.run(["encode", png, "-o", wlc, "--quality", "20"])
+        #expect(r.status == 0 && r.stdout.contains("(coded at 48x40, quality 43)"), "\(r.stdout)\(r.stderr)")
+        r = try CLI.run(["info", wlc, "--json"])
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(info["format_version"] as? Int == 4 && info["quality"] as? Int == 20 && info["coded_quality"] as? Int == 43)
+        #expect(info["coded_size"] as? [Int] == [40, 48] && info["shape"] as? [Int] == [3, 80, 96])
+        let out = dir.appendingPathComponent("d.png")
+        r = try CLI.run(["decode", wlc, "-o", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ImageIO.read(out).pixels.shape == [3, 80, 96])
+    }
 }
