@@ -10,38 +10,8 @@ public enum Resize {
     /// `[C, H, W]` -> `[C, height, width]`.
     public static func area(_ x: Tensor, height: Int, width: Int) -> Tensor {
         precondition(x.rank == 3 && height > 0 && width > 0, "Resize.area expects [C, H, W] and a positive size")
-        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
-        if h == height && w == width { return x }
-        let rows = footprints(from: h, to: height), cols = footprints(from: w, to: width)
-        // Horizontal pass into [C, H, width], then vertical into [C, height, width].
-        var mid = Tensor(uninitialized: [c, h, width])
-        x.withUnsafeBufferPointer { xb in
-            mid.withUnsafeMutableBufferPointer { mb in
-                let src = xb.baseAddress!, dst = mb.baseAddress!
-                parallelFor(c * h) { r in
-                    let row = src + r * w, out = dst + r * width
-                    for o in 0..<width {
-                        var s: Float = 0
-                        for (i, wt) in zip(cols.index[o], cols.weight[o]) { s += wt * row[i] }
-                        out[o] = s
-                    }
-                }
-            }
-        }
-        var out = Tensor(zeros: [c, height, width])
-        mid.withUnsafeBufferPointer { mb in
-            out.withUnsafeMutableBufferPointer { ob in
-                let src = mb.baseAddress!, dst = ob.baseAddress!
-                parallelFor(c * height) { r in
-                    let ch = r / height, o = r % height
-                    let out = dst + r * width
-                    for (i, wt) in zip(rows.index[o], rows.weight[o]) {
-                        VectorMath.axpy(wt, src + (ch * h + i) * width, into: out, count: width)
-                    }
-                }
-            }
-        }
-        return out
+        if x.shape[1] == height && x.shape[2] == width { return x }
+        return separable(x, rows: footprints(from: x.shape[1], to: height), cols: footprints(from: x.shape[2], to: width))
     }
 
     /// Shrinks `x` (`[C, H, W]`) so that its longer side is at most `maxSide`, keeping the aspect
@@ -80,18 +50,29 @@ public enum Resize {
     /// triangle and enlarged with Lanczos-3.
     public static func resample(_ x: Tensor, height: Int, width: Int, filter: Filter) -> Tensor {
         precondition(x.rank == 3 && height > 0 && width > 0, "Resize.resample expects [C, H, W] and a positive size")
-        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
-        if h == height && w == width { return x }
-        let cols = taps(from: w, to: width, filter: filter), rows = taps(from: h, to: height, filter: filter)
+        if x.shape[1] == height && x.shape[2] == width { return x }
+        return separable(x, rows: taps(from: x.shape[1], to: height, filter: filter), cols: taps(from: x.shape[2], to: width, filter: filter))
+    }
+
+    /// Per output sample of one axis: its first input, how many inputs it weighs, and `stride`
+    /// weights per output (the used ones summing to 1).
+    struct Taps {
+        var first: [Int], count: [Int], weight: [Float], stride: Int
+        var outputs: Int { first.count }
+    }
+
+    /// Applies `cols` along each row into `[C, H, width]`, then `rows` down the columns.
+    static func separable(_ x: Tensor, rows: Taps, cols: Taps) -> Tensor {
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2], height = rows.outputs, width = cols.outputs
         var mid = Tensor(uninitialized: [c, h, width])
         x.withUnsafeBufferPointer { xb in
             mid.withUnsafeMutableBufferPointer { mb in
-                let src = xb.baseAddress!, dst = mb.baseAddress!
                 cols.weight.withUnsafeBufferPointer { wt in
+                    let src = xb.baseAddress!, dst = mb.baseAddress!, weights = wt.baseAddress!
                     parallelFor(c * h) { r in
                         let row = src + r * w, out = dst + r * width
                         for o in 0..<width {
-                            let first = cols.first[o], taps = wt.baseAddress! + o * cols.taps
+                            let first = cols.first[o], taps = weights + o * cols.stride
                             var s: Float = 0
                             for k in 0..<cols.count[o] { s += taps[k] * row[first + k] }
                             out[o] = s
@@ -103,11 +84,11 @@ public enum Resize {
         var out = Tensor(zeros: [c, height, width])
         mid.withUnsafeBufferPointer { mb in
             out.withUnsafeMutableBufferPointer { ob in
-                let src = mb.baseAddress!, dst = ob.baseAddress!
                 rows.weight.withUnsafeBufferPointer { wt in
+                    let src = mb.baseAddress!, dst = ob.baseAddress!, weights = wt.baseAddress!
                     parallelFor(c * height) { r in
                         let ch = r / height, o = r % height
-                        let first = rows.first[o], taps = wt.baseAddress! + o * rows.taps
+                        let first = rows.first[o], taps = weights + o * rows.stride
                         for k in 0..<rows.count[o] {
                             VectorMath.axpy(taps[k], src + (ch * h + first + k) * width, into: dst + r * width, count: width)
                         }
@@ -118,14 +99,13 @@ public enum Resize {
         return out
     }
 
-    /// The taps of `filter` from `n` inputs to `m` outputs: per output the first input, the tap
-    /// count, and `taps` weights per output (the used ones summing to 1).
-    static func taps(from n: Int, to m: Int, filter: Filter) -> (first: [Int], count: [Int], weight: [Float], taps: Int) {
+    /// The taps of `filter` from `n` inputs to `m` outputs.
+    static func taps(from n: Int, to m: Int, filter: Filter) -> Taps {
         let scale = Double(n) / Double(m), widen = max(scale, 1), support = filter.support * widen
-        let taps = Int(support.rounded(.up)) * 2 + 1
-        var first = [Int](repeating: 0, count: m), count = [Int](repeating: 0, count: m)
-        var weight = [Float](repeating: 0, count: m * taps)
-        var k = [Double](repeating: 0, count: taps)
+        let stride = Int(support.rounded(.up)) * 2 + 1
+        var t = Taps(first: [Int](repeating: 0, count: m), count: [Int](repeating: 0, count: m),
+                     weight: [Float](repeating: 0, count: m * stride), stride: stride)
+        var k = [Double](repeating: 0, count: stride)
         for o in 0..<m {
             let centre = (Double(o) + 0.5) * scale
             let lo = max(Int(centre - support + 0.5), 0), hi = min(Int(centre + support + 0.5), n)
@@ -134,33 +114,37 @@ public enum Resize {
                 k[i - lo] = filter.weight((Double(i) - centre + 0.5) / widen)
                 sum += k[i - lo]
             }
-            first[o] = lo; count[o] = hi - lo
-            for i in 0..<(hi - lo) { weight[o * taps + i] = Float(sum == 0 ? 0 : k[i] / sum) }
+            t.first[o] = lo; t.count[o] = hi - lo
+            for i in 0..<(hi - lo) { t.weight[o * stride + i] = Float(sum == 0 ? 0 : k[i] / sum) }
         }
-        return (first, count, weight, taps)
+        return t
     }
 
-    /// For each of `m` outputs over `n` inputs: the inputs it covers and their weights (summing to 1).
-    static func footprints(from n: Int, to m: Int) -> (index: [[Int]], weight: [[Float]]) {
-        var index = [[Int]](), weight = [[Float]]()
-        let scale = Double(n) / Double(m)
+    /// Area averaging from `n` inputs to `m` outputs: the inputs each output covers, weighted by
+    /// overlap; enlarging takes the input sample under the output pixel's centre.
+    static func footprints(from n: Int, to m: Int) -> Taps {
+        let scale = Double(n) / Double(m), stride = Int(scale.rounded(.up)) + 1
+        var t = Taps(first: [Int](repeating: 0, count: m), count: [Int](repeating: 1, count: m),
+                     weight: [Float](repeating: 0, count: m * stride), stride: stride)
         for o in 0..<m {
             if scale <= 1 {
-                // Enlarging: the input sample under the output pixel's centre.
-                index.append([min(n - 1, Int((Double(o) + 0.5) * scale))]); weight.append([1])
+                t.first[o] = min(n - 1, Int((Double(o) + 0.5) * scale)); t.weight[o * stride] = 1
                 continue
             }
             let a = Double(o) * scale, b = Double(o + 1) * scale
-            var idx = [Int](), wts = [Float]()
-            var i = Int(a)
+            var i = Int(a), used = 0
+            t.first[o] = i
             while Double(i) < b && i < n {
                 let overlap = min(b, Double(i + 1)) - max(a, Double(i))
-                if overlap > 1e-12 { idx.append(i); wts.append(Float(overlap / scale)) }
+                if overlap > 1e-12 {
+                    if used == 0 { t.first[o] = i }
+                    t.weight[o * stride + i - t.first[o]] = Float(overlap / scale); used = i - t.first[o] + 1
+                }
                 i += 1
             }
-            index.append(idx); weight.append(wts)
+            t.count[o] = max(used, 1)
         }
-        return (index, weight)
+        return t
     }
 }
 

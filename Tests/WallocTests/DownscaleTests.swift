@@ -41,14 +41,9 @@ struct DownscaleTests {
     static let rules = [RateConfig.Downscale(upTo: 30, scale: 0.5, qualityOffset: 20),
                         RateConfig.Downscale(upTo: 40, scale: 0.75, qualityOffset: 10)]
 
-    /// The linear RGB codec of `SmoothMarginTests`, with these rules.
+    /// The linear RGB codec of `SmoothMarginTests` (no margin), with these rules.
     static func compressor(rules: [RateConfig.Downscale] = DownscaleTests.rules) throws -> Compressor {
-        let rate = RateConfig(maxStep: 2, minStep: 0.01, defaultQuality: 50, downscale: rules)
-        let config = ModelConfig(type: .linearCodec2D, channels: 3, J: 2, latentDim: 12, latentBits: 12, rate: rate)
-        var codec = try Codec(config: config, seed: 1)
-        let images = (0..<3).map { RoundTripTests.pixels(channels: 3, height: 64, width: 64, seed: UInt64(10 + $0)) }
-        try PCAInitialization.apply(to: &codec, signals: images.map(SignalPreparation.imageToSignal), scale: 1)
-        return Compressor(codec: codec, name: "rgb-vr")
+        try SmoothMarginTests.compressor(margin: nil, downscale: rules)
     }
 
     @Test("config.json: rate.downscale is read, validated, mapped per setting, and not part of the fingerprint")

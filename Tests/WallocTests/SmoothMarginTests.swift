@@ -55,9 +55,10 @@ struct SmoothMarginTests {
         }
     }
 
-    /// The linear RGB codec of `VariableRateTests`, with or without a margin.
-    static func compressor(margin: Int?) throws -> Compressor {
-        let rate = RateConfig(maxStep: 2, minStep: 0.01, defaultQuality: 50)
+    /// The linear RGB codec of `VariableRateTests`, with or without a margin (and with
+    /// downscaling rules, for `DownscaleTests`).
+    static func compressor(margin: Int?, downscale: [RateConfig.Downscale] = []) throws -> Compressor {
+        let rate = RateConfig(maxStep: 2, minStep: 0.01, defaultQuality: 50, downscale: downscale)
         var config = ModelConfig(type: .linearCodec2D, channels: 3, J: 2, latentDim: 12, latentBits: 12, rate: rate)
         config.smoothMargin = margin
         var codec = try Codec(config: config, seed: 1)
