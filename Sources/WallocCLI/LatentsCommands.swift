@@ -268,7 +268,7 @@ struct Reconstruct: ParsableCommand {
     @Argument(help: "Latents (.npy).") var latents: String
     @Option(name: .shortAndLong, help: "Output: .npy signal, image or audio file.") var output: String
     @Option(help: "Audio outputs: sample rate in Hz.") var sampleRate: Int = 44_100
-    @Option(help: "Variable-rate models: the quality setting the latents were made at (default: the model's).") var quality: Int?
+    @Option(help: "Variable-rate models: the quality setting the latents were made at (default: the model's; for the latents of a downscaled image, the file's coded_quality in walloc info).") var quality: Int?
     @Flag(help: "Overwrite OUT if it exists.") var force = false
     @OptionGroup var compute: ComputeOptions
 
