@@ -24,6 +24,10 @@ public struct Compressor: Sendable {
     public let entropyModel: LatentModel?
     /// How the latents are coded when compressing (rANS by default).
     public var coding: WLCHeader.Coding = .rans
+    /// Whether images are coded smaller at the settings the model's `rate.downscale` names (the
+    /// default). Off, every setting codes the image at its size: small text and fine detail
+    /// survive low settings better, at a lower PSNR for photographs (docs/design.md).
+    public var downscales = true
     /// Images whose latent grid exceeds `tile` x `tile` decode in tiles with `overlap` positions of
     /// context (`Codec.decodeTiled`); the model's `decode_tile` by default (`Codec.decodeTiling`).
     public var tile: Int, overlap: Int
@@ -135,7 +139,7 @@ public struct Compressor: Sendable {
     /// (`RateConfig.downscale`): the compressor at the coded quality and the header's record of
     /// it; nil to code the image as it is (no rule, or a coded side under 32 pixels).
     public func downscalePlan(imageShape shape: [Int]) throws -> (coder: Compressor, downscaling: WLCHeader.Downscaling)? {
-        guard codec.modality == .image, shape.count == 3, let q = quality,
+        guard downscales, codec.modality == .image, shape.count == 3, let q = quality,
               let (rule, coded) = codec.config.rate?.downscaling(quality: q) else { return nil }
         let size = shape.dropFirst().map(rule.size)
         guard size.allSatisfy({ $0 >= RateConfig.Downscale.minimumSide }) else { return nil }

@@ -107,5 +107,11 @@ struct DownscaleTests {
         r = try CLI.run(["decode", wlc, "-o", out.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try ImageIO.read(out).pixels.shape == [3, 80, 96])
+        // --no-downscale codes the image at full size, as before the rules (version 3).
+        let full = dir.appendingPathComponent("f.wlc").path
+        r = try CLI.run(["encode", png, "-o", full, "--quality", "20", "--no-downscale"])
+        #expect(r.status == 0 && !r.stdout.contains("coded at"), "\(r.stdout)\(r.stderr)")
+        let header = try WLCFile.decode(try Data(contentsOf: URL(fileURLWithPath: full))).header
+        #expect(header.version == 3 && header.downscaling == nil && header.latentShape == [64, 12, 14])
     }
 }

@@ -55,7 +55,8 @@ struct WLCLatentsTests {
     }
 
     /// Images of 40 x 48 at setting 40 (coded as they are), and of 80 x 96 at setting 20, which the
-    /// default RGB model codes at half size (`rate.downscale`): the same latent shape either way.
+    /// default RGB model codes at half size (`rate.downscale`): the same latent shape either way
+    /// (with `--downscale`, as the files).
     @Test("a dataset of .wlc files gives the shards of the original images; mixed settings and resizing refused",
           arguments: [(40, 48, 40), (80, 96, 20)])
     func dataset(height: Int, width: Int, quality: Int) throws {
@@ -72,8 +73,15 @@ struct WLCLatentsTests {
             #expect(r.status == 0, "\(r.stderr)")
         }
         let fromPNG = dir.appendingPathComponent("s-png"), fromWLC = dir.appendingPathComponent("s-wlc")
-        var r = try CLI.run(["latents", pngs.path, "-o", fromPNG.path, "--quality", "\(quality)", "--shard-size", "4"])
+        // --downscale: the images shrink where walloc encode shrinks them, so the shards match.
+        var r = try CLI.run(["latents", pngs.path, "-o", fromPNG.path, "--quality", "\(quality)", "--shard-size", "4", "--downscale"])
         #expect(r.status == 0, "\(r.stderr)")
+        if quality == 20 {  // without it, every setting keeps the full-size grid
+            let full = dir.appendingPathComponent("s-full")
+            r = try CLI.run(["latents", pngs.path, "-o", full.path, "--quality", "20"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try DatasetManifest.read(full.appendingPathComponent(DatasetManifest.fileName)).itemShape == [64, 12, 14])
+        }
         r = try CLI.run(["latents", wlcs.path, "-o", fromWLC.path, "--shard-size", "4"])  // the files' setting
         #expect(r.status == 0, "\(r.stderr)")
         let mp = try DatasetManifest.read(fromPNG.appendingPathComponent(DatasetManifest.fileName))
