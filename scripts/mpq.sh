@@ -67,18 +67,33 @@ run_task() {
     result original none - "$mpq/classifier-signal" "$mpq/signal-test" 0
     t2=$(now)
     echo "== $name: decoded test inputs"
-    for spec in $(for q in $qualities; do echo "walloc:$q"; done) $codecs; do
+    # walloc as walloc encode codes (images: shrunk at low settings, --downscale) and, for images,
+    # also at full size (walloc encode --no-downscale), labelled walloc-full.
+    for variant in $variants; do
+        label=${variant%%:*}; flag=${variant#*:}
+        for q in $qualities; do
+            # shellcheck disable=SC2086
+            convert "$dir/files/test" "$mpq/decoded-$label-$q" --signal --through "walloc:$q" $flag
+            result decoded "$label" "$q" "$mpq/classifier-signal" "$mpq/decoded-$label-$q"
+        done
+    done
+    for spec in $codecs; do
         convert "$dir/files/test" "$mpq/decoded-$spec" --signal --through "$spec"
         result decoded "${spec%%:*}" "${spec#*:}" "$mpq/classifier-signal" "$mpq/decoded-$spec"
     done
     t3=$(now)
     echo "== $name: classifiers on walloc latents"
-    for q in $qualities; do
-        convert "$dir/files/train" "$mpq/latents-q$q-train" --quality "$q"
-        convert "$dir/files/test" "$mpq/latents-q$q-test" --quality "$q"
-        train "latents-q$q" "$mpq/latents-q$q-train" "$mpq/latents-q$q-test"
-        bytes=$(awk -F'\t' -v q="$q" '$1 == "decoded" && $2 == "walloc" && $3 == q { print $4 }' "$tsv")
-        result latents walloc "$q" "$mpq/classifier-latents-q$q" "$mpq/latents-q$q-test" "$bytes"
+    for variant in $variants; do
+        label=${variant%%:*}; flag=${variant#*:}
+        for q in $qualities; do
+            # shellcheck disable=SC2086
+            convert "$dir/files/train" "$mpq/latents-$label-q$q-train" --quality "$q" $flag
+            # shellcheck disable=SC2086
+            convert "$dir/files/test" "$mpq/latents-$label-q$q-test" --quality "$q" $flag
+            train "latents-$label-q$q" "$mpq/latents-$label-q$q-train" "$mpq/latents-$label-q$q-test"
+            bytes=$(awk -F'\t' -v q="$q" -v c="$label" '$1 == "decoded" && $2 == c && $3 == q { print $4 }' "$tsv")
+            result latents "$label" "$q" "$mpq/classifier-latents-$label-q$q" "$mpq/latents-$label-q$q-test" "$bytes"
+        done
     done
     t4=$(now)
     echo "$name	dataset $((t1 - t0)) s, originals and their classifier $((t2 - t1)) s, decoded test sets $((t3 - t2)) s, latents and their classifiers $((t4 - t3)) s, total $((t4 - t0)) s" > "$DATA/mpq-$name.time"
@@ -87,10 +102,12 @@ run_task() {
 start=$(now)
 if [ "$TASK" = image ] || [ "$TASK" = all ]; then
     PREPARE=""
+    variants="walloc:--downscale walloc-full:"
     run_task image "${IMAGE_MODEL:-}" "$IMAGE_QUALITIES" "$IMAGE_CODECS" glyphs --train "${IMAGE_TRAIN:-8000}" --test "${IMAGE_TEST:-2000}"
 fi
 if [ "$TASK" = audio ] || [ "$TASK" = all ]; then
     PREPARE="--seconds 1"
+    variants="walloc:"
     run_task audio "${AUDIO_MODEL:-}" "$AUDIO_QUALITIES" "$AUDIO_CODECS" speech --train "${AUDIO_TRAIN:-6000}" --test "${AUDIO_TEST:-1500}"
 fi
 total=$(($(now) - start))

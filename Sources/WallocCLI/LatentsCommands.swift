@@ -65,7 +65,7 @@ struct LatentsConvert: ParsableCommand {
     var signal = false
     @Option(help: "Datasets, with --signal: code and decode every item with CODEC:SETTING first (jpeg:50, webp:40, avif:50, jxl:50, opus:24, vorbis:20, walloc:45).")
     var through: String?
-    @Flag(help: "Images: shrink them at the settings the model codes smaller, as walloc encode does (default: every setting at full size, one latent grid for all settings).")
+    @Flag(help: "Images: shrink them at the settings the model codes smaller, as walloc encode does, for the latents and for --through walloc:Q (default: every setting at full size, one latent grid for all settings).")
     var downscale = false
     @Flag(help: "Overwrite OUT (a .npy), or convert every shard again (datasets).") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
@@ -165,11 +165,11 @@ struct LatentsConvert: ParsableCommand {
         guard through == nil || signal else { throw ValidationError("--through codes the full-resolution input: give --signal too") }
         var options = ConversionOptions()
         options.representation = resized ? .resized : signal ? .signal : .latents
-        if let through {  // walloc:Q codes as walloc encode does (downscaling included)
+        c.downscales = downscale  // the latents, and walloc:Q round trips
+        if let through {
             let codec = try CodecRoundTrip(through, modality: listing.modality, compressor: c)
             options.roundTrip = SignalRoundTrip(name: codec.name) { x, rate in try codec(x, sampleRate: rate) }
         }
-        c.downscales = downscale
         options.seconds = seconds
         options.shardSize = shardSize
         options.force = force

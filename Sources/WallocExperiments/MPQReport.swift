@@ -44,7 +44,7 @@ struct MPQReport: ParsableCommand {
             out += "### \(task): \(m.classes.count) classes, \(what), \(m.items) test items\n\n"
             out += "| input | codec | setting | bytes per item | \(unit) | test accuracy |\n|---|---|---|---|---|---|\n"
             let order = ["original": 0, "decoded": 1, "latents": 2]
-            let codecs = ["walloc", "jpeg", "webp", "avif", "jxl", "opus", "vorbis"]
+            let codecs = ["walloc", "walloc-full", "jpeg", "webp", "avif", "jxl", "opus", "vorbis"]
             func key(_ r: Row) -> (Int, Int, String, Double) { (order[r.kind] ?? 3, codecs.firstIndex(of: r.codec) ?? codecs.count, r.codec, r.bytes) }
             for r in rows.sorted(by: { key($0) < key($1) }) {
                 let input = r.kind == "original" ? "original (upper bound)" : r.kind == "decoded" ? "decoded, classifier trained on originals" : "walloc latents, classifier trained on latents"
@@ -56,13 +56,16 @@ struct MPQReport: ParsableCommand {
             var series = [SVGPlot.Series]()
             let measured = rows.filter { $0.kind != "original" }
             let maxRate = measured.map { rate($0.bytes) }.max() ?? 1
-            for codec in ["walloc"] + Set(measured.filter { $0.kind == "decoded" && $0.codec != "walloc" }.map(\.codec)).sorted() {
+            for codec in ["walloc"] + Set(measured.filter { $0.kind == "decoded" && $0.codec != "walloc" }.map(\.codec)).sorted() {  // walloc-full: --no-downscale files
                 let points = measured.filter { $0.kind == "decoded" && $0.codec == codec }.sorted { $0.bytes < $1.bytes }
                     .map { (x: rate($0.bytes), y: 100 * $0.accuracy) }
                 if !points.isEmpty { series.append(.init(name: "\(codec), decoded", points: points, highlighted: codec == "walloc")) }
             }
-            let latents = measured.filter { $0.kind == "latents" }.sorted { $0.bytes < $1.bytes }.map { (x: rate($0.bytes), y: 100 * $0.accuracy) }
-            if !latents.isEmpty { series.append(.init(name: "walloc latents", points: latents, highlighted: true)) }
+            for codec in Set(measured.filter { $0.kind == "latents" }.map(\.codec)).sorted() {  // walloc, walloc-full
+                let latents = measured.filter { $0.kind == "latents" && $0.codec == codec }.sorted { $0.bytes < $1.bytes }
+                    .map { (x: rate($0.bytes), y: 100 * $0.accuracy) }
+                series.append(.init(name: "\(codec) latents", points: latents, highlighted: codec == "walloc"))
+            }
             if let o = rows.first(where: { $0.kind == "original" }) {
                 series.append(.init(name: "original (upper bound)", points: [(x: 0, y: 100 * o.accuracy), (x: maxRate, y: 100 * o.accuracy)]))
             }

@@ -409,11 +409,11 @@ public struct DatasetConverter: Sendable {
     func datasetID(_ m: DatasetManifest) -> String {
         var text = "\(DatasetManifest.formatName)/\(m.version)\nmodel=\(m.model.fingerprint)\nrepresentation=\(m.representation.rawValue)\n"
         if let name = m.preparation.roundTrip { text += "round_trip=\(name)\n" }
-        // Encoder-side downscaling (not in the fingerprint) changes what walloc round trips and,
-        // when the conversion applies it, the latents; absent otherwise, so older ids still hold.
+        // Encoder-side downscaling (not in the fingerprint), when the conversion applies it,
+        // changes the latents and walloc round trips; absent otherwise, so older ids still hold.
         let rules = codec.config.rate?.downscale ?? []
         let walloc = m.preparation.roundTrip?.hasPrefix("walloc") == true
-        if !rules.isEmpty && (walloc || (m.representation == .latents && compressor.downscales)) {
+        if !rules.isEmpty && compressor.downscales && (walloc || m.representation == .latents) {
             text += "downscale=" + rules.map { "\($0.upTo):\($0.scale):\($0.qualityOffset)" }.joined(separator: ",") + "\n"
         }
         if m.representation == .latents {
