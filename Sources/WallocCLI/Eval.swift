@@ -39,6 +39,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Cut audio longer than this many seconds to its middle this long before evaluating.") var maxSeconds: Double?
     @Option(help: ArgumentHelp("Decoder tile and overlap in latent positions, TILE,OVERLAP (images; experiments).", visibility: .hidden))
     var tiling: String?
+    @Flag(name: .customLong("no-downscale"), help: "Images: code every setting at full size, as walloc encode --no-downscale does.")
+    var noDownscale = false
     @Flag(help: "Overwrite existing outputs.") var force = false
     @Flag(help: "Print nothing but errors.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -75,6 +77,7 @@ struct Eval: ParsableCommand {
             guard parts.count == 2, parts[0] >= 1, parts[1] >= 0 else { throw ValidationError("--tiling takes TILE,OVERLAP") }
             for i in compressors.indices { compressors[i].tile = parts[0]; compressors[i].overlap = parts[1] }
         }
+        for i in compressors.indices { compressors[i].downscales = !noDownscale }
         var evaluator = try Evaluator(compressors: compressors)
         if let maxSide {
             guard maxSide >= 16 else { throw ValidationError("--max-side must be at least 16") }

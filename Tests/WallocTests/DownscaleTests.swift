@@ -113,5 +113,16 @@ struct DownscaleTests {
         #expect(r.status == 0 && !r.stdout.contains("coded at"), "\(r.stdout)\(r.stderr)")
         let header = try WLCFile.decode(try Data(contentsOf: URL(fileURLWithPath: full))).header
         #expect(header.version == 3 && header.downscaling == nil && header.latentShape == [64, 12, 14])
+        // walloc eval measures either way (different files, about the same size by design).
+        var bpp = [Double]()
+        for extra in [[], ["--no-downscale"]] {
+            let json = dir.appendingPathComponent("e\(extra.count).json").path
+            r = try CLI.run(["eval", png, "--qualities", "walloc:20", "--baselines", "none", "--json", json, "--quiet"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            let rows = try #require(report["rows"] as? [[String: Any]])
+            bpp.append(try #require(rows.first?["bpp"] as? Double))
+        }
+        #expect(bpp.count == 2 && bpp[0] != bpp[1] && bpp.allSatisfy { $0 > 0 })
     }
 }
