@@ -68,19 +68,18 @@ struct Info: ParsableCommand {
         let f: WLCFile
         do { f = try WLCFile.decode(data) } catch let e as WallocError { throw WallocError("\(path): \(e.message)") }
         let h = f.header
+        // A downscaled image's latents code a smaller image, decoded at its own quality and enlarged back.
+        let coded: [(String, Any)] = h.downscaling.map { [("coded_size", $0.size), ("coded_quality", $0.quality)] } ?? []
         var info: [(String, Any)] = [
             ("format_version", h.version), ("model", h.modelName),
             ("model_fingerprint", h.fingerprint.map { String(format: "%02x", $0) }.joined()),
             ("modality", h.modality == .image ? "image" : "audio"), ("shape", h.originalShape),
             ("latent_shape", h.latentShape), ("latent_bits", h.latentBits), ("quality", h.quality.map { $0 as Any } ?? "none (fixed-rate model)"),
+        ] + coded + [
             ("coding", ["rans", "webp", "png"][Int(h.coding.rawValue)]),
             ("padding_before", h.paddingBefore), ("padding_after", h.paddingAfter),
             ("file_bytes", data.count), ("payload_bytes", f.payload.count),
         ]
-        if let d = h.downscaling {
-            // The latents code a smaller image, decoded at its own quality and enlarged back.
-            info.insert(contentsOf: [("coded_size", d.size as Any), ("coded_quality", d.quality as Any)] as [(String, Any)], at: 8)
-        }
         let s = h.originalShape
         if h.modality == .image {
             info.append(("bits_per_pixel", Double(data.count * 8) / Double(s[1] * s[2])))
