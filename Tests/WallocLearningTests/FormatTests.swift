@@ -40,6 +40,38 @@ struct FormatTests {
         try data.write(to: url)
         let h = try Safetensors.readHeader(url)
         #expect(h.dataStart == 8 + n && h.entries["c"] == .init(dtype: .i64, shape: [2], offsets: 10..<26) && h.metadata["names"] == #"["x","y"]"#)
+        // Reading the file (each tensor straight from the file) gives what decoding its bytes gives.
+        let read = try Safetensors.read(url)
+        #expect(read.tensors == file.tensors && read.dtypes == back.dtypes && read.metadata == file.metadata)
+    }
+
+    @Test("reading a file: float32 and integer types equal decoding; bad values, truncation and missing files are refused")
+    func fileReading() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let values = Tensor(shape: [3, 1000], scalars: (0..<3000).map { Float($0) * 0.37 - 500 })
+        let file = Safetensors(tensors: ["w": values, "h": Tensor(shape: [4], scalars: [5, -2, 32767, 0]),
+                                         "b": Tensor(shape: [2], scalars: [255, 3])],
+                               dtypes: ["h": .i16, "b": .u8])
+        let url = dir.appendingPathComponent("m.safetensors")
+        let data = try file.encode()
+        try data.write(to: url)
+        let read = try Safetensors.read(url)
+        #expect(read.tensors == (try Safetensors.decode(data)).tensors)
+        #expect(read.tensors["w"] == values && read.tensors["h"]!.scalars == [5, -2, 32767, 0] && read.tensors["b"]!.scalars == [255, 3])
+        #expect(read.dtypes == ["w": .f32, "h": .i16, "b": .u8])
+        // An I64 beyond 2^24, as in decoding.
+        var big = try Safetensors(tensors: ["a": Tensor(shape: [1], scalars: [1])], dtypes: ["a": .i64]).encode()
+        big[big.count - 4] = 1
+        try big.write(to: url)
+        #expect(throws: WallocError.self) { try Safetensors.read(url) }
+        // Truncated data: the header no longer fits the file.
+        try data.prefix(data.count - 4).write(to: url)
+        #expect(throws: WallocError.self) { try Safetensors.read(url) }
+        // A missing file and a directory get FileIO's messages.
+        let missing = dir.appendingPathComponent("none.safetensors")
+        #expect { try Safetensors.read(missing) } throws: { ($0 as? WallocError)?.message.contains("no such file") == true }
+        #expect { try Safetensors.read(dir) } throws: { ($0 as? WallocError)?.message.contains("is a directory") == true }
     }
 
     @Test("values an integer type cannot hold are refused, on writing and reading")
