@@ -82,8 +82,10 @@ let package = Package(
             dependencies: ["WallocTensor", "WallocIO", "CMediaShims", "CWebP", "CTIFF", "CSndFile"]
         ),
         // Baseline codecs for evaluation: AVIF (libaom/dav1d through libavif) and JPEG XL.
-        .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
-        .systemLibrary(name: "CJXL", pkgConfig: "libjxl_threads", providers: [.apt(["libjxl-dev"])]),
+        // Their headers only: CEvalLibraries loads the libraries when first used (dlopen).
+        .systemLibrary(name: "CAVIF", providers: [.apt(["libavif-dev"])]),
+        .systemLibrary(name: "CJXL", providers: [.apt(["libjxl-dev"])]),
+        .target(name: "CEvalLibraries", dependencies: ["CAVIF", "CJXL"], linkerSettings: [.linkedLibrary("dl")]),
         // Opus (libopusenc to encode, libopusfile to decode) and libsamplerate, for the Opus baseline.
         .systemLibrary(name: "COpus", pkgConfig: "libopusenc", providers: [.apt(["libopusenc-dev", "libopusfile-dev"])]),
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
@@ -91,7 +93,7 @@ let package = Package(
         .target(
             name: "WallocEval",
             dependencies: ["WallocTensor", "WallocIO", "WallocNN", "WallocModels", "WallocMedia", "WallocCoding", "WallocPipeline",
-                           "CAVIF", "CJXL", "COpus", "COpusShims", "CSampleRate"]
+                           "CAVIF", "CJXL", "CEvalLibraries", "COpus", "COpusShims", "CSampleRate"]
         ),
         .target(
             name: "Walloc",

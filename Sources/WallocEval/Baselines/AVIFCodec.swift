@@ -1,4 +1,5 @@
 import CAVIF
+import CEvalLibraries
 import Foundation
 import WallocTensor
 
@@ -8,11 +9,20 @@ enum AVIFCodec {
     /// The encoder speed (0 slowest ... 10 fastest); 6 is avifenc's default.
     static let speed: Int32 = 6
 
-    /// libavif's version.
-    static var libraryVersion: String { String(cString: avifVersion()) }
+    /// Loads libavif, which Walloc opens only when the AVIF baseline runs (`CEvalLibraries`).
+    static func load() throws {
+        var error = [CChar](repeating: 0, count: 600)
+        guard walloc_load_avif(&error, error.count) == 1 else {
+            throw WallocError("avif: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)); install libavif (Debian: libavif15)")
+        }
+    }
+
+    /// libavif's version ("unavailable" where it cannot be loaded).
+    static var libraryVersion: String { (try? load()) == nil ? "unavailable" : String(cString: avifVersion()) }
 
     /// The AV1 codecs libavif was built with, as libavif reports them.
     static var versions: String {
+        guard (try? load()) != nil else { return "" }
         var buffer = [CChar](repeating: 0, count: 256)
         avifCodecVersions(&buffer)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -21,6 +31,7 @@ enum AVIFCodec {
     /// Encodes `[3, H, W]` pixels in [0, 1] at an AV1 quantizer (0 best ... 63 worst) with
     /// full-range YUV in `chroma` sampling.
     static func encode(_ pixels: Tensor, quantizer: Int, yuv444: Bool, threads: Int) throws -> Data {
+        try load()
         let (c, h, w) = (pixels.shape[0], pixels.shape[1], pixels.shape[2])
         guard c == 3 else { throw WallocError("avif: the baseline takes RGB images, got \(c) channel(s)") }
         guard (0...63).contains(quantizer) else { throw WallocError("avif: quantizer must be 0-63, got \(quantizer)") }
@@ -56,6 +67,7 @@ enum AVIFCodec {
 
     /// Decodes an AVIF to `[3, H, W]` pixels in [0, 1].
     static func decode(_ data: Data, threads: Int) throws -> Tensor {
+        try load()
         guard let decoder = avifDecoderCreate() else { throw WallocError("avif: out of memory") }
         defer { avifDecoderDestroy(decoder) }
         decoder.pointee.maxThreads = Int32(threads)

@@ -1,3 +1,4 @@
+import CEvalLibraries
 import CJXL
 import Foundation
 import WallocTensor
@@ -7,8 +8,17 @@ enum JXLCodec {
     /// The encoder effort (1 fastest ... 9 slowest); 7 is cjxl's default.
     static let effort: Int64 = 7
 
+    /// Loads libjxl, which Walloc opens only when the JPEG XL baseline runs (`CEvalLibraries`).
+    static func load() throws {
+        var error = [CChar](repeating: 0, count: 600)
+        guard walloc_load_jxl(&error, error.count) == 1 else {
+            throw WallocError("jxl: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)); install libjxl (Debian: libjxl0.7)")
+        }
+    }
+
     /// Encodes `[3, H, W]` pixels in [0, 1] at a distance (0.1 ... 25; 1 is visually lossless).
     static func encode(_ pixels: Tensor, distance: Double, threads: Int) throws -> Data {
+        try load()
         let (c, h, w) = (pixels.shape[0], pixels.shape[1], pixels.shape[2])
         guard c == 3 else { throw WallocError("jxl: the baseline takes RGB images, got \(c) channel(s)") }
         guard distance > 0, distance <= 25 else { throw WallocError("jxl: distance must be in (0, 25], got \(distance)") }
@@ -59,6 +69,7 @@ enum JXLCodec {
 
     /// Decodes a JPEG XL to `[3, H, W]` pixels in [0, 1] (8-bit sRGB).
     static func decode(_ data: Data, threads: Int) throws -> Tensor {
+        try load()
         guard let decoder = JxlDecoderCreate(nil) else { throw WallocError("jxl: out of memory") }
         defer { JxlDecoderDestroy(decoder) }
         let runner = JxlThreadParallelRunnerCreate(nil, threads)
