@@ -33,8 +33,8 @@ extension Codec {
 
     /// Builds a codec from a configuration and a `state_dict`-style parameter map.
     public init(config: ModelConfig, parameters: [String: Tensor]) throws {
-        var zeros = ParameterInitializer.zeros
-        try self.init(config: config, initializer: &zeros)
+        var placeholders = ParameterInitializer.forLoading
+        try self.init(config: config, initializer: &placeholders)
         let used = try load(from: parameters)
         for (name, tensor) in parameters.sorted(by: { $0.key < $1.key }) where !used.contains(name) {
             if let expected = Codec.waveletBuffers(modality: config.modality)[name] {

@@ -59,14 +59,16 @@ public func key(_ prefix: String, _ name: String) -> String {
 /// freshly built modules are reproducible for a seed.
 public struct ParameterInitializer: Sendable {
     private var state: UInt64
-    private var zeros = false
+    private var placeholders = false
 
     public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
 
-    /// An initializer that produces zero tensors: for modules whose parameters are loaded next.
-    public static var zeros: ParameterInitializer {
+    /// An initializer for modules whose parameters are loaded next (`Module.load(from:)`, which
+    /// refuses a missing parameter): tensors of the right shapes whose values are left unset, so
+    /// that a model's weights are not allocated and zeroed once more before loading.
+    public static var forLoading: ParameterInitializer {
         var i = ParameterInitializer(seed: 0)
-        i.zeros = true
+        i.placeholders = true
         return i
     }
 
@@ -78,8 +80,8 @@ public struct ParameterInitializer: Sendable {
 
     /// A tensor with values uniform in [-bound, bound) (PyTorch's default layer initialisation).
     public mutating func uniform(_ shape: [Int], bound: Float) -> Tensor {
+        if placeholders { return Tensor(uninitialized: shape) }
         var t = Tensor(zeros: shape)
-        if zeros { return t }
         for i in 0..<t.count { t.scalars[i] = (2 * uniform() - 1) * bound }
         return t
     }

@@ -47,20 +47,24 @@ public struct GroupNorm: Module {
         precondition(x.rank >= 2 && x.shape[1] == channels, "GroupNorm expects [N, \(channels), ...], got \(x.shape)")
         let n = x.shape[0], c = channels, s = x.count / max(1, n * c), cpg = c / groups
         let (mean, rstd) = statistics(x)
-        var out = x
-        out.withUnsafeMutableBufferPointer { ob in
-            weight.withUnsafeBufferPointer { wb in
-                bias.withUnsafeBufferPointer { bb in
-                    parallelFor(n * c) { i in
-                        let ch = i % c, g = (i / c) * groups + ch / cpg
-                        let a = wb[ch] * rstd[g], b = bb[ch] - mean[g] * a
-                        if silu {
-                            VectorMath.map(ob.baseAddress! + i * s, count: s) { v in
-                                let y = v * a + b
-                                return y / (1 + VectorMath.exp(-y))
+        // Written to a new tensor (normalising a copy of `x` in place copied it first).
+        var out = Tensor(uninitialized: x.shape)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                weight.withUnsafeBufferPointer { wb in
+                    bias.withUnsafeBufferPointer { bb in
+                        parallelFor(n * c) { i in
+                            let ch = i % c, g = (i / c) * groups + ch / cpg
+                            let a = wb[ch] * rstd[g], b = bb[ch] - mean[g] * a
+                            let src = xb.baseAddress! + i * s, dst = ob.baseAddress! + i * s
+                            if silu {
+                                VectorMath.map(src, into: dst, count: s) { v in
+                                    let y = v * a + b
+                                    return y / (1 + VectorMath.exp(-y))
+                                }
+                            } else {
+                                VectorMath.map(src, into: dst, count: s) { $0 * a + b }
                             }
-                        } else {
-                            VectorMath.map(ob.baseAddress! + i * s, count: s) { $0 * a + b }
                         }
                     }
                 }

@@ -60,6 +60,23 @@ public enum VectorMath {
         }
     }
 
+    /// Writes `f` of every element of `source` to `destination` (`count` elements each; they may
+    /// be the same buffer), 16 lanes at a time.
+    @inlinable @inline(__always)
+    public static func map(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
+        var i = 0
+        while i + 16 <= count {
+            UnsafeMutableRawPointer(destination + i).storeBytes(of: f(UnsafeRawPointer(source + i).loadUnaligned(as: V.self)), as: V.self)
+            i += 16
+        }
+        if i < count {
+            var tail = V(repeating: 0)
+            for j in 0..<(count - i) { tail[j] = source[i + j] }
+            tail = f(tail)
+            for j in 0..<(count - i) { destination[i + j] = tail[j] }
+        }
+    }
+
     /// SiLU `x * sigmoid(x)` in place.
     @inlinable
     public static func silu(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
