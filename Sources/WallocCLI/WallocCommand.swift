@@ -17,7 +17,7 @@ struct ComputeOptions: ParsableArguments {
     var threads: Int?
     @Option(name: .long, help: "Convolution kernels of the decoder networks: onednn or blas (default: onednn where built in; env WALLOC_KERNELS).")
     var kernels: String?
-    @Option(name: .long, help: "Decoder precision: auto (bf16 where the CPU has bf16 dot products, else winograd), fp32 (exact), bf16 or winograd (float32, 3x3 convolutions by Winograd's F(4x4, 3x3)).")
+    @Option(name: .long, help: "Decoder precision: auto (int8 where the CPU has AVX-512 VNNI and bf16, else bf16 where it has bf16 dot products, else winograd), fp32 (exact), bf16, int8 (bf16 with the resnet blocks' 3x3 convolutions in int8) or winograd (float32, 3x3 convolutions by Winograd's F(4x4, 3x3)).")
     var precision: String?
 
     /// Applies the options; commands that train or compare against reference values pass

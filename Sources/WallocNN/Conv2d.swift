@@ -79,6 +79,13 @@ public struct Conv2d: Module {
         (h + 2 * padding.h - dilation * (kernel.h - 1), w + 2 * padding.w - dilation * (kernel.w - 1))
     }
 
+    /// The element type of this layer's oneDNN products on the calling thread: int8 for
+    /// width-to-width 3x3 convolutions when `Kernels.int8Convolutions`, else bf16 or float32.
+    var oneDNNType: ConvolutionType {
+        if Kernels.int8Convolutions && kernel == (3, 3) && dilation == 1 && inChannels == outChannels { return .s8 }
+        return Kernels.effectivePrecision == .bf16 ? .bf16 : .f32
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(x.shape)")
         let n = x.shape[0], ci = inChannels, h = x.shape[2], w = x.shape[3], co = outChannels
@@ -93,7 +100,7 @@ public struct Conv2d: Module {
                                      transformed: keep ? winogradCache.tensor { Winograd.transformWeights(weight) } : nil)
         }
         #if canImport(CDNNL)
-        if Kernels.active, let y = oneDNNForward(x, bf16: Kernels.effectivePrecision == .bf16) { return y }
+        if Kernels.active, let y = oneDNNForward(x, type: oneDNNType) { return y }
         #endif
         var out = Tensor(uninitialized: [n, co, ho, wo])
         if kh == 1 && kw == 1 && padding.h == 0 && padding.w == 0 {

@@ -16,10 +16,14 @@ import WallocTensor
 /// - `Backend.blas`: shifted GEMMs through the platform's BLAS (OpenBLAS, Accelerate).
 ///
 /// Precision: `.bf16` (oneDNN backend) rounds a convolution's inputs and weights to bfloat16 and
-/// accumulates in float32 (where the CPU has bf16 dot products); `.fp32` is exact float32 (direct
-/// convolutions); `.winograd` is float32 with 3x3 convolutions by Winograd's F(4x4, 3x3)
-/// (`Winograd`: a quarter of the multiplications, results within float32 rounding of `.fp32`'s).
-/// `.auto` is bf16 where the CPU supports it, else `.winograd`. The library starts at `.fp32`;
+/// accumulates in float32 (where the CPU has bf16 dot products); `.int8` is `.bf16` with the
+/// decoder's width-to-width 3x3 convolutions (the resnet blocks') in int8: each piece's input
+/// rounded to 8 bits at one scale, the weights per output channel, exact int32 sums (where the CPU
+/// has AVX-512 VNNI or AMX as well as bf16; twice bf16's products per instruction); `.fp32` is
+/// exact float32 (direct convolutions); `.winograd` is float32 with 3x3 convolutions by
+/// Winograd's F(4x4, 3x3) (`Winograd`: a quarter of the multiplications, results within float32
+/// rounding of `.fp32`'s). `.auto` is `.int8` where the CPU supports it, else `.bf16` where it
+/// supports that, else `.winograd`. The library starts at `.fp32`;
 /// the command line decodes at `.auto` (`--precision`). Only decoder networks use these kernels
 /// (`decoding`); encoders and linear skip paths do not. Decoder networks' training passes have
 /// their own setting (`trainingPrecision`, `trainingDecoder`, `gemm`).
@@ -29,7 +33,7 @@ public enum Kernels {
     }
 
     public enum Precision: String, Sendable, CaseIterable, Codable {
-        case auto, fp32, bf16, winograd
+        case auto, fp32, bf16, winograd, int8
     }
 
     private static let backendCode = Atomic<Int>(-1)
@@ -90,14 +94,21 @@ public enum Kernels {
         code >= 2 ? Precision.allCases[code - 2] : processWide
     }
 
-    /// Whether `p` means bf16 on this machine (oneDNN with bf16 dot products).
+    /// Whether `p` means bf16 on this machine (oneDNN with bf16 dot products); `.int8` runs
+    /// everything but its int8 convolutions in bf16.
     private static func runsInBF16(_ p: Precision) -> Bool {
-        (p == .auto || p == .bf16) && backend == .onednn && OneDNN.supportsBF16
+        (p == .auto || p == .bf16 || p == .int8) && backend == .onednn && OneDNN.supportsBF16
     }
 
-    /// Whether `p` means Winograd float32 on this machine: asked for, or `.auto`/`.bf16` without bf16.
+    /// Whether `p` means int8 width-to-width 3x3 convolutions on this machine.
+    private static func runsInInt8(_ p: Precision) -> Bool {
+        (p == .auto || p == .int8) && runsInBF16(p) && OneDNN.supportsInt8
+    }
+
+    /// Whether `p` means Winograd float32 on this machine: asked for, or `.auto`/`.bf16`/`.int8`
+    /// without bf16.
     private static func runsWinograd(_ p: Precision) -> Bool {
-        p == .winograd || ((p == .auto || p == .bf16) && !runsInBF16(p))
+        p == .winograd || ((p == .auto || p == .bf16 || p == .int8) && !runsInBF16(p))
     }
 
     /// Whether the decoder network on the calling thread computes its 3x3 convolutions with
@@ -109,9 +120,18 @@ public enum Kernels {
     }
 
     /// The precision of the decoder networks' oneDNN products now on the calling thread: `.fp32`
-    /// or `.bf16` (never `.auto`; `.winograd` runs its other products in `.fp32`).
+    /// or `.bf16` (never `.auto`; `.winograd` runs its other products in `.fp32`; with `.int8`
+    /// everything but the int8 convolutions is `.bf16`).
     public static var effectivePrecision: Precision {
         runsInBF16(resolved(scopeCode: decodingScope.value ?? 1, processWide: precision)) ? .bf16 : .fp32
+    }
+
+    /// Whether the decoder network on the calling thread runs its width-to-width 3x3
+    /// convolutions in int8 (inside `decoding`, at `.int8` or `.auto`, where the CPU has
+    /// non-saturating int8 dot products and bf16).
+    public static var int8Convolutions: Bool {
+        guard let code = decodingScope.value else { return false }
+        return runsInInt8(resolved(scopeCode: code, processWide: precision))
     }
 
     /// The process-wide precision of the decoder networks' convolution products in training
@@ -149,7 +169,8 @@ public enum Kernels {
         case .blas: return "blas, fp32" + winograd
         case .onednn:
             let p = effectivePrecision
-            return "onednn \(OneDNN.version) \(OneDNN.implementation(p)), \(p.rawValue)" + winograd
+            let int8 = runsInInt8(precision) ? ", int8 3x3 \(OneDNN.implementation(.s8))" : ""
+            return "onednn \(OneDNN.version) \(OneDNN.implementation(p == .bf16 ? .bf16 : .f32)), \(p.rawValue)" + int8 + winograd
         }
     }
 }

@@ -37,10 +37,11 @@ enum OneDNN {
         return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.patch)"
     }()
 
-    /// oneDNN's name for the implementation of a 64-channel 3x3 convolution at this precision
-    /// ("brgconv:avx512_core_bf16", "jit:avx2", ...), or nil where it cannot make one.
-    static func implementation(_ precision: Kernels.Precision) -> String {
-        probe[precision == .bf16 ? 1 : 0] ?? "none"
+    /// oneDNN's name for the implementation of a 64-channel 3x3 convolution of this type
+    /// ("brgconv:avx512_core_bf16", "jit:avx2", "jit_int8:avx512_core_vnni", ...), or "none"
+    /// where it cannot make one.
+    static func implementation(_ type: ConvolutionType) -> String {
+        probe[ConvolutionType.allCases.firstIndex(of: type)!] ?? "none"
     }
 
     /// Whether bf16 convolutions run on native instructions (not oneDNN's slow reference code).
@@ -49,13 +50,20 @@ enum OneDNN {
         return !name.hasPrefix("ref")
     }()
 
+    /// Whether int8 convolutions run on int8 dot products that do not saturate (AVX-512 VNNI or
+    /// AMX; AVX2's `vpmaddubsw` sums pairs into 16 bits and oneDNN then narrows the weights).
+    static let supportsInt8: Bool = {
+        guard let name = probe[2] else { return false }
+        return name.contains("vnni") || name.contains("amx")
+    }()
+
     /// Whether float32 convolutions run on optimised code (else `Conv2d` keeps its BLAS path).
     static let fastFP32: Bool = {
         guard let name = probe[0] else { return false }
         return !name.hasPrefix("ref")
     }()
 
-    private static let probe: [String?] = [dnnl_f32, dnnl_bf16].map { type in
+    private static let probe: [String?] = ConvolutionType.allCases.map { type in
         guard let engine else { return nil }
         let d = ConvolutionShape(n: 1, c: 64, o: 64, h: 32, w: 32, kh: 3, kw: 3, top: 1, bottom: 1, pw: 1, dilation: 1, bias: true)
         guard let pd = d.primitiveDescriptor(type: type, engine: engine) else { return nil }
@@ -69,11 +77,29 @@ enum OneDNN {
     static let version = "none"
     static let supportsBF16 = false
     static let fastFP32 = false
-    static func implementation(_ precision: Kernels.Precision) -> String { "none" }
+    static let supportsInt8 = false
+    static func implementation(_ type: ConvolutionType) -> String { "none" }
     #endif
 }
 
+/// The element type of a convolution's input and weights on oneDNN (its output is float32):
+/// float32, bfloat16, or int8 (per-piece input scale, per-output-channel weight scales, the sums
+/// scaled back to float32 by Walloc as it transposes the output).
+enum ConvolutionType: CaseIterable, Hashable {
+    case f32, bf16, s8
+}
+
 #if canImport(CDNNL)
+extension ConvolutionType {
+    var dataType: dnnl_data_type_t {
+        switch self {
+        case .f32: return dnnl_f32
+        case .bf16: return dnnl_bf16
+        case .s8: return dnnl_s8
+        }
+    }
+}
+
 /// oneDNN's execution argument numbers (`DNNL_ARG_SRC`, ... in dnnl_types.h; macros Swift does not import).
 let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41, argScratchpad: Int32 = 80
 private var allocate: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: -1) }
@@ -94,8 +120,10 @@ struct ConvolutionShape: Hashable {
     }
 
     /// A forward-inference convolution with channels-last source (of `type`) and float32
-    /// destination; weights in the layout oneDNN prefers.
-    func primitiveDescriptor(type: dnnl_data_type_t, engine: dnnl_engine_t) -> dnnl_primitive_desc_t? {
+    /// destination; weights in the layout oneDNN prefers. int8 convolutions take no bias (their
+    /// sums are scaled, then biased, as they are transposed back).
+    func primitiveDescriptor(type convolution: ConvolutionType, engine: dnnl_engine_t) -> dnnl_primitive_desc_t? {
+        let type = convolution.dataType, bias = bias && convolution != .s8
         var src = descriptor([n, c, h, w], type, dnnl_nhwc)
         var dst = descriptor([n, o, ho, wo], dnnl_f32, dnnl_nhwc)
         var weights = descriptor([o, c, kh, kw], type, dnnl_format_tag_any)
@@ -123,7 +151,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         let shape: ConvolutionShape
         /// Rows per plane of the whole input and output tensors the piece is a window of.
         let inputRows: Int, outputRows: Int
-        let bf16: Bool
+        let type: ConvolutionType
     }
 
     final class Entry {
@@ -138,9 +166,9 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         var weights: dnnl_memory_t { packed.memory }
 
         init?(_ key: Key, engine: dnnl_engine_t, weights: (inout dnnl_memory_desc_t) -> PackedWeights?) {
-            let s = key.shape, type = key.bf16 ? dnnl_bf16 : dnnl_f32
+            let s = key.shape, type = key.type.dataType
             self.key = key
-            guard let pd = s.primitiveDescriptor(type: type, engine: engine) else { return nil }
+            guard let pd = s.primitiveDescriptor(type: key.type, engine: engine) else { return nil }
             defer { dnnl_primitive_desc_destroy(pd) }
             source = s.descriptor([s.n, s.c, s.h, s.w], type, dnnl_nhwc)
             destination = s.descriptor([s.n, s.o, s.ho, s.wo], dnnl_f32, dnnl_nhwc)
@@ -162,12 +190,22 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         func run(_ engine: dnnl_engine_t, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                  bias: UnsafePointer<Float>?) -> Bool {
             let s = key.shape
-            let sourceBytes = s.n * s.h * s.w * s.c * (key.bf16 ? 2 : 4)
-            let sourceBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, sourceBytes), alignment: 64)
+            let element: Transpose.Element
+            var inputScale: Float = 1
+            switch key.type {
+            case .f32: element = .float32
+            case .bf16: element = .bfloat16
+            case .s8:
+                // One scale for the piece: its largest input magnitude maps to 127.
+                let m = Transpose.maximumMagnitude(input, samples: s.n, channels: s.c, rows: s.h, cols: s.w, planeRows: key.inputRows)
+                if m > 0 && m.isFinite { inputScale = m / 127 }
+                element = .int8(inverseScale: 1 / inputScale)
+            }
+            let sourceBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, s.n * s.h * s.w * s.c * element.bytes), alignment: 64)
             let destinationBuffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.n * s.ho * s.wo * s.o))
             defer { sourceBuffer.deallocate(); destinationBuffer.deallocate() }
             Transpose.toChannelsLast(input, samples: s.n, channels: s.c, rows: s.h, cols: s.w, planeRows: key.inputRows,
-                                     into: sourceBuffer, bf16: key.bf16)
+                                     into: sourceBuffer, element: element)
             var memories = [dnnl_memory_t]()
             defer { for m in memories { dnnl_memory_destroy(m) } }
             func make(_ md: inout dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) -> dnnl_memory_t? {
@@ -180,14 +218,23 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
             guard let source = make(&sourceMD, sourceBuffer),
                   let destination = make(&destinationMD, UnsafeMutableRawPointer(destinationBuffer)) else { return false }
             var args: [(Int32, dnnl_memory_t)] = [(argSrc, source), (argWeights, weights), (argDst, destination)]
-            if let bias {
+            if let bias, key.type != .s8 {
                 var md = s.descriptor([s.o], dnnl_f32, dnnl_x)
                 guard let b = make(&md, UnsafeMutableRawPointer(mutating: bias)) else { return false }
                 args.append((argBias, b))
             }
             guard OneDNNCall.run(convolution, args) else { return false }
-            Transpose.fromChannelsLast(destinationBuffer, samples: s.n, channels: s.o, rows: s.ho, cols: s.wo,
-                                       planeRows: key.outputRows, into: output)
+            guard key.type == .s8, let weightScales = packed.scales else {
+                Transpose.fromChannelsLast(destinationBuffer, samples: s.n, channels: s.o, rows: s.ho, cols: s.wo,
+                                           planeRows: key.outputRows, into: output)
+                return true
+            }
+            // int8: the sums times the input's and each output channel's weight scale, plus the bias.
+            let multipliers = weightScales.map { $0 * inputScale }
+            multipliers.withUnsafeBufferPointer { m in
+                Transpose.fromChannelsLast(destinationBuffer, samples: s.n, channels: s.o, rows: s.ho, cols: s.wo,
+                                           planeRows: key.outputRows, into: output, multipliers: m.baseAddress!, bias: bias)
+            }
             return true
         }
 
@@ -200,22 +247,45 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
     final class PackedWeights {
         var descriptor: dnnl_memory_desc_t
         let memory: dnnl_memory_t
+        /// int8 weights: each output channel's scale (its largest magnitude / 127).
+        let scales: [Float]?
 
-        /// Reorders OIHW float32 `weight` into `descriptor`'s layout.
+        /// Reorders OIHW float32 `weight` into `descriptor`'s layout and type; int8 weights are
+        /// first rounded per output channel to `round(w / scale)`.
         init?(_ weight: Tensor, shape s: ConvolutionShape, descriptor wanted: dnnl_memory_desc_t, engine: dnnl_engine_t) {
             descriptor = wanted
-            var plain = s.descriptor([s.o, s.c, s.kh, s.kw], dnnl_f32, dnnl_oihw)
-            var packed: dnnl_memory_t?, plainMemory: dnnl_memory_t?
-            let ok = weight.withUnsafeBufferPointer { [descriptor] wb -> Bool in
-                var wmd = descriptor
+            let int8 = wanted.data_type == dnnl_s8
+            var plain = s.descriptor([s.o, s.c, s.kh, s.kw], int8 ? dnnl_s8 : dnnl_f32, dnnl_oihw)
+            var source: [Int8]? = nil
+            if int8 {
+                let per = weight.count / max(1, s.o)
+                var q = [Int8](repeating: 0, count: weight.count), sc = [Float](repeating: 1, count: s.o)
+                weight.withUnsafeBufferPointer { w in
+                    for o in 0..<s.o {
+                        let row = UnsafeBufferPointer(rebasing: w[(o * per)..<((o + 1) * per)])
+                        let m = row.reduce(Float(0)) { max($0, abs($1)) }
+                        if m > 0 && m.isFinite { sc[o] = m / 127 }
+                        for i in 0..<per { q[o * per + i] = Int8(max(-127, min(127, (row[i] / sc[o]).rounded()))) }
+                    }
+                }
+                source = q
+                scales = sc
+            } else {
+                scales = nil
+            }
+            var packed: dnnl_memory_t?
+            func reorder(from handle: UnsafeMutableRawPointer) -> Bool {
+                var wmd = wanted, plainMemory: dnnl_memory_t?
                 guard dnnl_memory_create(&packed, &wmd, engine, allocate) == dnnl_success, packed != nil,
-                      dnnl_memory_create(&plainMemory, &plain, engine, UnsafeMutableRawPointer(mutating: wb.baseAddress!)) == dnnl_success,
+                      dnnl_memory_create(&plainMemory, &plain, engine, handle) == dnnl_success,
                       let plainMemory else { return false }
                 defer { dnnl_memory_destroy(plainMemory) }
                 guard let r = PackedWeights.reorder(&plain, &wmd, engine) else { return false }
                 defer { dnnl_primitive_destroy(r) }
                 return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
             }
+            let ok = source.map { q in q.withUnsafeBytes { reorder(from: UnsafeMutableRawPointer(mutating: $0.baseAddress!)) } }
+                ?? weight.withUnsafeBufferPointer { reorder(from: UnsafeMutableRawPointer(mutating: $0.baseAddress!)) }
             guard ok, let packed else {
                 if let packed { dnnl_memory_destroy(packed) }
                 return nil
@@ -294,7 +364,7 @@ extension Conv2d {
     /// The output rows are cut into pieces by shape alone (`Partition`), each computed by a
     /// single-threaded oneDNN convolution of the input rows it needs, on Walloc's workers: the
     /// result does not depend on the thread count.
-    func oneDNNForward(_ x: Tensor, bf16: Bool) -> Tensor? {
+    func oneDNNForward(_ x: Tensor, type: ConvolutionType) -> Tensor? {
         guard let engine = OneDNN.engine, OneDNN.fastFP32 else { return nil }
         let (kh, kw) = kernel
         let n = x.shape[0], h = x.shape[2], w = x.shape[3], d = dilation, ph = padding.h
@@ -309,7 +379,7 @@ extension Conv2d {
             let first = max(0, lo), last = min(h, hi)
             let shape = ConvolutionShape(n: n, c: inChannels, o: outChannels, h: last - first, w: w, kh: kh, kw: kw,
                                          top: first - lo, bottom: hi - last, pw: padding.w, dilation: d, bias: bias != nil)
-            return (.init(shape: shape, inputRows: h, outputRows: ho, bf16: bf16), r0, first)
+            return (.init(shape: shape, inputRows: h, outputRows: ho, type: type), r0, first)
         }
         var entries = [OneDNNConvolutionCache.Entry]()
         for plan in plans {
@@ -338,92 +408,6 @@ extension Conv2d {
     }
 }
 
-/// Layout changes between Walloc's `NCHW` windows and oneDNN's channels-last pieces.
-enum Transpose {
-    /// `[n, c, rows, cols]` float32 rows of planes with `planeRows` rows -> `[n, rows, cols, c]`,
-    /// float32 or bfloat16 (rounded to nearest even). Blocks of 8 channels x 8 columns are
-    /// transposed in registers (a plain element loop, with its plane-sized stride, took 35% as
-    /// long as the convolutions themselves on 32-column tiles).
-    static func toChannelsLast(_ src: UnsafePointer<Float>, samples: Int, channels c: Int, rows: Int, cols: Int, planeRows: Int,
-                               into dst: UnsafeMutableRawPointer, bf16: Bool) {
-        let plane = planeRows * cols
-        for n in 0..<samples {
-            for y in 0..<rows {
-                let from = src + n * c * plane + y * cols
-                let row = (n * rows + y) * cols * c
-                var ch0 = 0
-                while ch0 + 8 <= c {
-                    var x0 = 0
-                    while x0 + 8 <= cols {
-                        transposed(UnsafeRawPointer(from + ch0 * plane + x0), stride: plane) { j, v in
-                            if bf16 {
-                                let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
-                                let rounded = SIMD8<UInt16>(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
-                                UnsafeMutableRawPointer(dst.assumingMemoryBound(to: UInt16.self) + row + (x0 + j) * c + ch0)
-                                    .storeBytes(of: rounded, as: SIMD8<UInt16>.self)
-                            } else {
-                                UnsafeMutableRawPointer(dst.assumingMemoryBound(to: Float.self) + row + (x0 + j) * c + ch0)
-                                    .storeBytes(of: v, as: SIMD8<Float>.self)
-                            }
-                        }
-                        x0 += 8
-                    }
-                    toChannelsLast(from, plane: plane, channels: ch0..<(ch0 + 8), columns: x0..<cols, c: c, into: dst, at: row, bf16: bf16)
-                    ch0 += 8
-                }
-                toChannelsLast(from, plane: plane, channels: ch0..<c, columns: 0..<cols, c: c, into: dst, at: row, bf16: bf16)
-            }
-        }
-    }
-
-    /// The element loop for what the 8 x 8 blocks leave.
-    private static func toChannelsLast(_ from: UnsafePointer<Float>, plane: Int, channels: Range<Int>, columns: Range<Int>, c: Int,
-                                       into dst: UnsafeMutableRawPointer, at row: Int, bf16: Bool) {
-        if bf16 {
-            let to = dst.assumingMemoryBound(to: UInt16.self) + row
-            for x in columns { for ch in channels { to[x * c + ch] = BFloat16.from(from[ch * plane + x]) } }
-        } else {
-            let to = dst.assumingMemoryBound(to: Float.self) + row
-            for x in columns { for ch in channels { to[x * c + ch] = from[ch * plane + x] } }
-        }
-    }
-
-    /// `[n, rows, cols, c]` float32 -> rows of `[n, c, planeRows, cols]` planes.
-    static func fromChannelsLast(_ src: UnsafePointer<Float>, samples: Int, channels c: Int, rows: Int, cols: Int, planeRows: Int,
-                                 into dst: UnsafeMutablePointer<Float>) {
-        let plane = planeRows * cols
-        for n in 0..<samples {
-            for y in 0..<rows {
-                let from = src + (n * rows + y) * cols * c
-                let to = dst + n * c * plane + y * cols
-                var x0 = 0
-                while x0 + 8 <= cols {
-                    var ch0 = 0
-                    while ch0 + 8 <= c {
-                        transposed(UnsafeRawPointer(from + x0 * c + ch0), stride: c) { k, v in
-                            UnsafeMutableRawPointer(to + (ch0 + k) * plane + x0).storeBytes(of: v, as: SIMD8<Float>.self)
-                        }
-                        ch0 += 8
-                    }
-                    for ch in ch0..<c { for x in x0..<(x0 + 8) { to[ch * plane + x] = from[x * c + ch] } }
-                    x0 += 8
-                }
-                for ch in 0..<c { for x in x0..<cols { to[ch * plane + x] = from[x * c + ch] } }
-            }
-        }
-    }
-
-    /// The 8 x 8 block of floats at `p` (rows `stride` floats apart), transposed: `body(j, v)`
-    /// gets column `j` of the block as `v`.
-    @inline(__always) private static func transposed(_ p: UnsafeRawPointer, stride: Int, _ body: (Int, SIMD8<Float>) -> Void) {
-        let s = 4 * stride
-        let r0 = p.loadUnaligned(as: SIMD8<Float>.self), r1 = p.loadUnaligned(fromByteOffset: s, as: SIMD8<Float>.self)
-        let r2 = p.loadUnaligned(fromByteOffset: 2 * s, as: SIMD8<Float>.self), r3 = p.loadUnaligned(fromByteOffset: 3 * s, as: SIMD8<Float>.self)
-        let r4 = p.loadUnaligned(fromByteOffset: 4 * s, as: SIMD8<Float>.self), r5 = p.loadUnaligned(fromByteOffset: 5 * s, as: SIMD8<Float>.self)
-        let r6 = p.loadUnaligned(fromByteOffset: 6 * s, as: SIMD8<Float>.self), r7 = p.loadUnaligned(fromByteOffset: 7 * s, as: SIMD8<Float>.self)
-        for j in 0..<8 { body(j, SIMD8(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], r6[j], r7[j])) }
-    }
-}
 #else
 /// Without oneDNN: nothing to cache.
 final class OneDNNConvolutionCache: Sendable {}
