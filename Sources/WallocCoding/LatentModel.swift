@@ -113,6 +113,9 @@ public struct LatentModel: Sendable, Codable, Equatable {
     /// Coding structures, built once per model value.
     func coding() -> PreparedModel.Coding { prepared.coding(self) }
 
+    /// One row's decoding table (`channel · 16 + bucket`), made on first use (see `PreparedModel`).
+    func decodeTable(row: Int) -> UnsafePointer<UInt8> { prepared.decodeTable(self, row: row) }
+
     // MARK: fitting
 
     /// Fits default tables on latent tensors `[C, H, W]` or `[C, L]` (each a signal's integer
@@ -177,6 +180,23 @@ final class PreparedModel: @unchecked Sendable {
     }
 
     private let state = Locked<Coding?>(nil)
+    /// Decoding tables made one row at a time (`decodeTable`), for decoders that need no
+    /// encoding tables: a file uses the rows its channel plans name, not all of them.
+    private let decodeRows = Locked<[Int: UnsafeMutablePointer<UInt8>]>([:])
+
+    /// The decoding table of `row` (`channel · 16 + bucket`): from the full tables when they are
+    /// made, else made for this row alone and kept.
+    func decodeTable(_ model: LatentModel, row: Int) -> UnsafePointer<UInt8> {
+        if let c = state.withLock({ $0 }) { return UnsafePointer(c.decode + row * CodingTables.decodeSize) }
+        return decodeRows.withLock { rows in
+            if let t = rows[row] { return UnsafePointer(t) }
+            let t = UnsafeMutablePointer<UInt8>.allocate(capacity: CodingTables.decodeSize)
+            let f = model.tables[row / Buckets.count][row % Buckets.count].dense(count: Tokens.count(bits: model.bits))
+            f.withUnsafeBufferPointer { CodingTables.buildDecode($0.baseAddress!, count: f.count, into: t) }
+            rows[row] = t
+            return UnsafePointer(t)
+        }
+    }
 
     func coding(_ model: LatentModel) -> Coding {
         state.withLock { c in
@@ -208,5 +228,6 @@ final class PreparedModel: @unchecked Sendable {
             c?.encode.deallocate()
             c?.decode.deallocate()
         }
+        decodeRows.withLock { rows in for t in rows.values { t.deallocate() } }
     }
 }

@@ -218,7 +218,6 @@ struct DecoderTables: @unchecked Sendable {
     init(plans: [ChannelPlan], bits: Int, model: LatentModel?) {
         let count = Tokens.count(bits: bits)
         let bank = TableBank.shared(bits: bits)
-        let coding = model?.coding()
         let invalid = UnsafePointer(invalidDecodeTable.pointer)
         buckets = .allocate(capacity: plans.count * Buckets.count)
         buckets.initialize(repeating: invalid, count: plans.count * Buckets.count)
@@ -231,7 +230,7 @@ struct DecoderTables: @unchecked Sendable {
                 let slot = buckets + c * Buckets.count + b
                 switch plan.sources[g] {
                 case .bank(let k): slot.pointee = bank.decodeTable(k)
-                case .model: slot.pointee = UnsafePointer(coding!.decode + (c * Buckets.count + b) * CodingTables.decodeSize)
+                case .model: slot.pointee = model!.decodeTable(row: c * Buckets.count + b)
                 case .own(let freqs):
                     if ownTable == nil {
                         let table = UnsafeMutablePointer<UInt8>.allocate(capacity: CodingTables.decodeSize)
