@@ -1,3 +1,4 @@
+import Synchronization
 import WallocTensor
 
 /// A fully connected layer, `y = W x + b` with `W` of shape `[out, in]`, applied to the channel
@@ -29,6 +30,8 @@ public struct SpatialSelfAttention: Module {
     public var toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
     /// `[3C, C]` stacked projections with the 1/√C scale folded into the query rows, and biases.
     private var qkvWeight = Tensor(zeros: [0]), qkvBias = Tensor(zeros: [0])
+    /// bfloat16 copies of the stacked and output projections, for decoding at bf16.
+    private var qkvWeightBF16 = [UInt16](), outWeightBF16 = [UInt16]()
 
     public init(channels: Int, groups: Int, eps: Float = 1e-6, initializer: inout ParameterInitializer) {
         groupNorm = GroupNorm(groups: groups, channels: channels, eps: eps)
@@ -56,6 +59,37 @@ public struct SpatialSelfAttention: Module {
         qkvBias = Tensor(shape: [3 * c], scalars: (toQ.bias?.scalars.map { $0 * scale } ?? [Float](repeating: 0, count: c))
                          + (toK.bias?.scalars ?? [Float](repeating: 0, count: c))
                          + (toV.bias?.scalars ?? [Float](repeating: 0, count: c)))
+        qkvWeightBF16 = qkvWeight.scalars.map(BFloat16.from)
+        outWeightBF16 = toOut.weight.scalars.map(BFloat16.from)
+    }
+
+    /// `c (m x p) = w (m x k) · x (k x p)`, float32 `x` and `c` (row strides `p`): in bfloat16
+    /// through oneDNN when `bf16` and `wBF16` holds `w` rounded (columns of `x` in pieces over
+    /// the workers, cut by shape alone), else float32 BLAS.
+    private static func project(_ w: Tensor, _ wBF16: [UInt16], bf16: Bool, m: Int, k: Int, p: Int,
+                                x: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>) {
+        #if canImport(CDNNL)
+        if bf16 && wBF16.count == m * k {
+            let half = UnsafeMutablePointer<UInt16>.allocate(capacity: k * p)
+            defer { half.deallocate() }
+            parallelChunks(k * p, minChunk: 1 << 14) { r in BFloat16.convert(x + r.lowerBound, half + r.lowerBound, count: r.count) }
+            let block = Partition.block(p, minimum: 256), pieces = (p + block - 1) / block
+            let failed = Atomic<Bool>(false)
+            wBF16.withUnsafeBufferPointer { wb in
+                parallelFor(pieces) { i in
+                    let j = i * block, n = min(block, p - j)
+                    let ok = OneDNNMatmul.multiply(wb.baseAddress!, .init(rows: m, cols: k, rowStride: k, colStride: 1),
+                                                   half + j, .init(rows: k, cols: n, rowStride: p, colStride: 1),
+                                                   c + j, .init(rows: m, cols: n, rowStride: p, colStride: 1))
+                    if !ok { failed.store(true, ordering: .relaxed) }
+                }
+            }
+            if !failed.load(ordering: .relaxed) { return }
+        }
+        #endif
+        w.withUnsafeBufferPointer { wb in
+            BLAS.parallelGemm(m: m, n: p, k: k, a: wb.baseAddress!, lda: k, b: x, ldb: p, c: c, ldc: p)
+        }
     }
 
     /// Query rows per block: each block's scores (`rows x positions`) stay in one core's cache
@@ -77,10 +111,8 @@ public struct SpatialSelfAttention: Module {
                             let q = qb.baseAddress!, k = q + c * p, v = k + c * p
                             let att = ab.baseAddress!
                             for sample in 0..<n {
-                                qkvWeight.withUnsafeBufferPointer { wb in
-                                    BLAS.parallelGemm(m: 3 * c, n: p, k: c, a: wb.baseAddress!, lda: c,
-                                              b: hb.baseAddress! + sample * c * p, ldb: p, c: q, ldc: p)
-                                }
+                                SpatialSelfAttention.project(qkvWeight, qkvWeightBF16, bf16: bf16, m: 3 * c, k: c, p: p,
+                                                             x: hb.baseAddress! + sample * c * p, into: q)
                                 addBias(qkvBias, q, samples: 1, channels: 3 * c, length: p)
                                 // bfloat16 copies of Q, K, V for the two products, when decoding at bf16.
                                 let half = bf16 ? UnsafeMutablePointer<UInt16>.allocate(capacity: 3 * c * p) : nil
@@ -96,9 +128,8 @@ public struct SpatialSelfAttention: Module {
                                     SpatialSelfAttention.queryBlocked(q: q, k: k, v: v, half: half, att: att, c: c, p: p)
                                 }
                                 let dst = ob.baseAddress! + sample * c * p
-                                toOut.weight.withUnsafeBufferPointer { wb in
-                                    BLAS.parallelGemm(m: c, n: p, k: c, a: wb.baseAddress!, lda: c, b: att, ldb: p, c: dst, ldc: p)
-                                }
+                                SpatialSelfAttention.project(toOut.weight, outWeightBF16, bf16: bf16, m: c, k: c, p: p,
+                                                             x: att, into: dst)
                             }
                             addBias(toOut.bias, ob.baseAddress!, samples: n, channels: c, length: p)
                             x.withUnsafeBufferPointer { xb in
