@@ -76,7 +76,7 @@ let package = Package(
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         // setjmp/longjmp error handling for libpng and libjpeg, which Swift cannot do itself.
-        .target(name: "CMediaShims", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "CMediaShims", dependencies: ["CPNG", "CJPEG", "CZlib"]),
         .target(
             name: "WallocMedia",
             dependencies: ["WallocTensor", "WallocIO", "CMediaShims", "CWebP", "CTIFF", "CSndFile"]

@@ -206,6 +206,97 @@ int wm_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int ch
     return status;
 }
 
+// ------------------------------------------------------------------------- PNG in pieces
+
+static inline uint8_t paeth(int a, int b, int c) {
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return (uint8_t)((pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c));
+}
+
+void wm_png_filter_rows(const uint8_t *pixels, uint32_t width, int channels, uint32_t first, uint32_t last, uint8_t *out) {
+    size_t stride = (size_t)width * channels;
+    for (uint32_t y = first; y < last; y++) {
+        const uint8_t *row = pixels + y * stride, *up = y > 0 ? row - stride : NULL;
+        uint8_t *o = out + (size_t)(y - first) * (stride + 1);
+        *o++ = 4;  // Paeth
+        if (!up) {
+            // First row: above is zero, so Paeth predicts from the left.
+            for (size_t x = 0; x < stride; x++) o[x] = (uint8_t)(row[x] - (x >= (size_t)channels ? row[x - channels] : 0));
+            continue;
+        }
+        for (size_t x = 0; x < (size_t)channels && x < stride; x++) o[x] = (uint8_t)(row[x] - up[x]);
+        for (size_t x = channels; x < stride; x++) o[x] = (uint8_t)(row[x] - paeth(row[x - channels], up[x], up[x - channels]));
+    }
+}
+
+size_t wm_png_deflate_bound(size_t size) { return compressBound((uLong)size) + 64; }
+
+long wm_png_deflate(const uint8_t *data, size_t size, int final, uint8_t *out, size_t capacity) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    // Raw deflate (no zlib header: the caller writes one for the whole stream), level 6, Z_RLE.
+    if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK) return -1;
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)size;
+    z.next_out = out;
+    z.avail_out = (uInt)capacity;
+    int status = deflate(&z, final ? Z_FINISH : Z_SYNC_FLUSH);
+    long written = (long)z.total_out;
+    deflateEnd(&z);
+    if (final ? status != Z_STREAM_END : (status != Z_OK || z.avail_in != 0)) return -1;
+    return written;
+}
+
+uint32_t wm_adler32(const uint8_t *data, size_t size) { return (uint32_t)adler32(adler32(0, NULL, 0), data, (uInt)size); }
+
+uint32_t wm_adler32_combine(uint32_t first, uint32_t second, size_t second_size) {
+    return (uint32_t)adler32_combine(first, second, (z_off_t)second_size);
+}
+
+static int png_encode_compressed_body(png_structp png, png_infop info, png_ctx *c, uint32_t width, uint32_t height,
+                                      int channels, const uint8_t *idat, size_t idat_size) {
+    if (setjmp(c->jmp)) return -1;
+    static const int color_types[4] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                       PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    png_set_write_fn(png, c, png_write_memory, png_flush_memory);
+    png_set_IHDR(png, info, width, height, 8, color_types[channels - 1], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    png_write_chunk(png, (png_const_bytep) "IDAT", idat, idat_size);
+    png_write_chunk(png, (png_const_bytep) "IEND", NULL, 0);
+    return 0;
+}
+
+int wm_png_encode_compressed(uint32_t width, uint32_t height, int channels, const uint8_t *idat, size_t idat_size,
+                             uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+    *out = NULL;
+    *out_size = 0;
+    if (channels < 1 || channels > 4 || idat_size > 0x7FFFFFFF) {
+        set_error(error, error_size, "PNG holds 1-4 channels, and one IDAT chunk under 2 GB");
+        return -1;
+    }
+    png_ctx c;
+    memset(&c, 0, sizeof c);
+    c.error = error;
+    c.error_size = error_size;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &c, png_fail, png_ignore_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_destroy_write_struct(&png, &info);
+        set_error(error, error_size, "out of memory");
+        return -1;
+    }
+    int status = png_encode_compressed_body(png, info, &c, width, height, channels, idat, idat_size);
+    png_destroy_write_struct(&png, &info);
+    if (status == 0) {
+        *out = c.out.bytes;
+        *out_size = c.out.size;
+    } else {
+        free(c.out.bytes);
+    }
+    return status;
+}
+
 // --------------------------------------------------------------------------------------- JPEG
 
 typedef struct {

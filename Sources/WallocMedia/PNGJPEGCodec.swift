@@ -50,8 +50,61 @@ enum PNGJPEGCodec {
                 }
             }
             let samples = SampleConversion.interleaved(pixels, channels: c, count: h * w, as: UInt8.self)
+            if let idat = compressedRows(samples, width: w, height: h, channels: c) {
+                return idat.withUnsafeBufferPointer { wm_png_encode_compressed(UInt32(w), UInt32(h), Int32(c), $0.baseAddress, $0.count, out, size, message, 512) }
+            }
             return wm_png_encode(samples, UInt32(w), UInt32(h), Int32(c), 8, out, size, message, 512)
         }
+    }
+
+    /// Bytes of filtered rows per piece of an 8-bit PNG compressed in pieces.
+    static let pieceBytes = 1 << 18
+
+    /// The zlib stream of an 8-bit image's Paeth-filtered rows (what `wm_png_encode` writes:
+    /// Paeth filter, zlib's run-length strategy), filtered and compressed in pieces of about
+    /// `pieceBytes` on the workers: with run-length matching nothing is lost at the pieces'
+    /// borders but a few bytes of block headers. The pieces depend on the image's size alone.
+    /// Nil for images of one piece (then libpng writes them whole) or when zlib fails.
+    static func compressedRows(_ samples: [UInt8], width w: Int, height h: Int, channels c: Int) -> [UInt8]? {
+        let rowBytes = w * c + 1
+        let pieces = min(h, (h * rowBytes) / pieceBytes)
+        guard pieces >= 2 else { return nil }
+        let rowsPer = (h + pieces - 1) / pieces
+        let count = (h + rowsPer - 1) / rowsPer
+        var parts = [[UInt8]](repeating: [], count: count)
+        var checks = [UInt32](repeating: 0, count: count)
+        let failed = Locked(false)
+        samples.withUnsafeBufferPointer { src in
+            let slots = Locked((parts, checks))
+            parallelFor(count) { i in
+                let first = i * rowsPer, last = min(h, first + rowsPer), size = (last - first) * rowBytes
+                let filtered = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+                defer { filtered.deallocate() }
+                wm_png_filter_rows(src.baseAddress, UInt32(w), Int32(c), UInt32(first), UInt32(last), filtered)
+                let bound = wm_png_deflate_bound(size)
+                var out = [UInt8](repeating: 0, count: bound)
+                let n = out.withUnsafeMutableBufferPointer { wm_png_deflate(filtered, size, i == count - 1 ? 1 : 0, $0.baseAddress, bound) }
+                let adler = wm_adler32(filtered, size)
+                guard n >= 0 else { failed.withLock { $0 = true }; return }
+                out.removeLast(bound - n)
+                slots.withLock { $0.0[i] = out; $0.1[i] = adler }
+            }
+            (parts, checks) = slots.withLock { $0 }
+        }
+        if failed.withLock({ $0 }) { return nil }
+        // zlib header (deflate, 32 KB window, fastest-level flags), the pieces, Adler-32 of all.
+        var stream: [UInt8] = [0x78, 0x01]
+        stream.reserveCapacity(2 + parts.reduce(0) { $0 + $1.count } + 4)
+        var adler = checks[0]
+        for i in 0..<count {
+            stream += parts[i]
+            if i > 0 {
+                let rows = min(h, (i + 1) * rowsPer) - i * rowsPer
+                adler = wm_adler32_combine(adler, checks[i], rows * rowBytes)
+            }
+        }
+        stream += [UInt8(adler >> 24), UInt8((adler >> 16) & 0xFF), UInt8((adler >> 8) & 0xFF), UInt8(adler & 0xFF)]
+        return stream
     }
 
     static func encodeJPEG(_ pixels: Tensor, bitDepth: Int, quality: Int?, chroma: ChromaSubsampling,

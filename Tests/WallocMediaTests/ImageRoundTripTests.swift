@@ -18,6 +18,24 @@ struct ImageRoundTripTests {
         #expect(image.pixels == pixels)
     }
 
+    @Test("Large 8-bit PNGs, compressed in pieces on the workers, round-trip exactly and do not depend on the thread count",
+          arguments: [1, 3, 4])
+    func pngPieces(channels: Int) throws {
+        // 900 rows of 700 x channels bytes: two or more pieces of 256 KB of filtered rows.
+        let pixels = MediaFixtures.quantizedImage(channels: channels, height: 900, width: 700, bits: 8)
+        let data = try ImageIO.encode(pixels, format: .png)
+        let image = try ImageIO.decode(data, name: "pieces.png")
+        #expect(image.bitDepth == 8 && image.pixels.shape == [channels, 900, 700])
+        #expect(image.pixels == pixels)
+        let serial = try Threading.serially { try ImageIO.encode(pixels, format: .png) }
+        #expect(serial == data)
+        // The zlib stream is one IDAT chunk after the header: its Adler-32 is checked on reading,
+        // so a corrupt piece is an error, not a wrong picture.
+        var bad = data
+        bad[bad.count - 20] ^= 0xFF
+        #expect(throws: WallocError.self) { try ImageIO.decode(bad, name: "bad.png") }
+    }
+
     @Test("Float samples are clamped to [0, 1] and rounded; NaN becomes 0")
     func clampAndRound() throws {
         let pixels = Tensor(shape: [1, 1, 6], scalars: [-0.5, 1.5, .nan, 0.5, 0.2 / 255, 0.6 / 255])
