@@ -47,13 +47,40 @@ enum SampleConversion {
         forEachRange(pixels, channels: channels) { range in
             for c in 0..<channels {
                 let plane = src + (firstChannel + c) * planeStride + offset
-                for p in range {
+                var start = range.lowerBound
+                if T.self == UInt8.self {
+                    start = interleaveBytes(plane, range, channel: c, channels: channels,
+                                            into: UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt8.self))
+                }
+                for p in start..<range.upperBound {
                     let v = plane[p] * maxValue
                     let clamped: Float = v > 0 ? (v < maxValue ? v : maxValue) : 0 // NaN -> 0
                     dst[p * channels + c] = T(clamped + 0.5)
                 }
             }
         }
+    }
+
+    /// 8-bit samples of one channel, 16 at a time, as the scalar loop computes them (clamped to
+    /// [0, 255], plus 0.5, truncated; NaN -> 0; masked replacement and `floor`, which vectorise);
+    /// returns where the scalar loop takes over.
+    @inline(__always)
+    private static func interleaveBytes(_ plane: UnsafePointer<Float>, _ range: Range<Int>, channel c: Int, channels: Int,
+                                        into dst: UnsafeMutablePointer<UInt8>) -> Int {
+        typealias V = SIMD16<Float>
+        var p = range.lowerBound
+        let zero = V(repeating: 0), top = V(repeating: 255), magic = V(repeating: 8_388_608)
+        while p + 16 <= range.upperBound {
+            var v = UnsafeRawPointer(plane + p).loadUnaligned(as: V.self) * 255
+            v.replace(with: zero, where: .!(v .> zero))  // NaN and negatives -> 0
+            v.replace(with: top, where: v .> top)
+            let t = (v + 0.5).rounded(.down)
+            let q = SIMD16<UInt8>(truncatingIfNeeded: unsafeBitCast(t + magic, to: SIMD16<UInt32>.self) &- 0x4B00_0000)
+            let out = dst + p * channels + c
+            for j in 0..<16 { out[j * channels] = q[j] }
+            p += 16
+        }
+        return p
     }
 
     static func interleave(

@@ -43,6 +43,21 @@ struct ImageRoundTripTests {
         #expect(image.pixels.scalars == [0, 1, 0, Float(128) / 255, 0, Float(1) / 255])
     }
 
+    @Test("8-bit samples from floats, 16 at a time, equal the scalar rule (clamp, +0.5, truncate; NaN is 0)")
+    func byteConversion() throws {
+        var values: [Float] = [.nan, -.infinity, .infinity, -0.2, 1.2, 0, 1, 0.5, Float(0.5) / 255, Float(254.5) / 255]
+        for k in 0..<256 { values += [Float(k) / 255, (Float(k) + 0.5) / 255, (Float(k) + 0.5) / 255 + 1e-6, (Float(k) + 0.5) / 255 - 1e-6] }
+        let n = values.count - values.count % 16
+        let three = Tensor(shape: [3, 1, n], scalars: Array(values[0..<n]) + Array(values[0..<n].reversed()) + Array(values[0..<n]))
+        let image = try ImageIO.decode(try ImageIO.encode(three, format: .png), name: "mem.png")
+        let expected = three.scalars.map { x -> Float in
+            let v = x * 255
+            let clamped: Float = v > 0 ? (v < 255 ? v : 255) : 0
+            return Float(UInt8(clamped + 0.5)) / 255
+        }
+        #expect(image.pixels.scalars == expected)
+    }
+
     @Test("[H, W] tensors are written as one channel; 1x1 images work")
     func greyShapes() throws {
         let grey = Tensor(shape: [3, 5], scalars: (0..<15).map { Float($0) / 255 })
