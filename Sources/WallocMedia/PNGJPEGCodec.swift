@@ -57,18 +57,21 @@ enum PNGJPEGCodec {
         }
     }
 
-    /// Bytes of filtered rows per piece of an 8-bit PNG compressed in pieces.
-    static let pieceBytes = 1 << 18
+    /// Bytes of filtered rows per piece of an 8-bit PNG compressed in pieces, and the most
+    /// filtered bytes compressed that way (32 MB: 3840 x 2160 RGB is 25 MB).
+    static let pieceBytes = 1 << 18, piecesLimit = 1 << 25
 
     /// The zlib stream of an 8-bit image's Paeth-filtered rows (what `wm_png_encode` writes:
     /// Paeth filter, zlib's run-length strategy), filtered and compressed in pieces of about
     /// `pieceBytes` on the workers: with run-length matching nothing is lost at the pieces'
     /// borders but a few bytes of block headers. The pieces depend on the image's size alone.
-    /// Nil for images of one piece (then libpng writes them whole) or when zlib fails.
+    /// Nil for images of one piece or over `piecesLimit` bytes of rows (then libpng writes them
+    /// whole, streaming: the pieces hold the whole compressed image a few times over, which on
+    /// very large images would raise the peak memory), or when zlib fails.
     static func compressedRows(_ samples: [UInt8], width w: Int, height h: Int, channels c: Int) -> [UInt8]? {
         let rowBytes = w * c + 1
         let pieces = min(h, (h * rowBytes) / pieceBytes)
-        guard pieces >= 2 else { return nil }
+        guard pieces >= 2, h * rowBytes <= piecesLimit else { return nil }
         let rowsPer = (h + pieces - 1) / pieces
         let count = (h + rowsPer - 1) / rowsPer
         var parts = [[UInt8]](repeating: [], count: count)
