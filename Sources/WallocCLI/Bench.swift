@@ -23,6 +23,7 @@ struct Stopwatch {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Time the codec's stages, the entropy coder, whole files, and peak memory.",
         discussion: """
         Default: for each --nd, a Codec2D(J=3, latent_dim=12, lightweight encoder) with seeded random \

@@ -5,6 +5,7 @@ import Walloc
 /// `walloc classify`: a small convolutional classifier on dataset latents (or the resized baseline).
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "classify",
         abstract: "Train or evaluate a classifier on dataset latents made by walloc latents.",
         subcommands: [ClassifyTrain.self, ClassifyEval.self]
     )

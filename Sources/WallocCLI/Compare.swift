@@ -5,6 +5,7 @@ import Walloc
 /// `walloc compare ORIGINAL DECODED`: how close a decoded file is to its original.
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compare",
         abstract: "Measure a decoded image or recording against its original.",
         discussion: """
         Images: PSNR (dB), SSIM and MS-SSIM (the mean over channels; alpha is ignored). Audio: SNR \

@@ -118,6 +118,7 @@ func compressor(for header: WLCHeader, model: String?, cache: inout [String: Com
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "encode",
         abstract: "Compress images, audio or .npy signals to .wlc files.",
         discussion: """
         One input: OUT is the output file. Several inputs or a directory: OUT is a directory and each \
@@ -267,6 +268,7 @@ extension Encode {
 
 struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "decode",
         abstract: "Decompress .wlc files to images, audio or .npy.",
         discussion: """
         The output format comes from OUT's extension (png, webp, tiff, jpg, npy; wav, flac, ogg), \

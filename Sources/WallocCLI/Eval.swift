@@ -5,6 +5,7 @@ import Walloc
 /// `walloc eval`: rate and quality of Walloc models against conventional codecs.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "eval",
         abstract: "Measure models against JPEG, WebP, AVIF and JPEG XL (images) or Opus and Vorbis (audio).",
         discussion: """
         Every file in DATA (files, or directories: their image/audio files) is compressed to a real \

@@ -5,6 +5,7 @@ import Walloc
 /// `walloc info --model DIR`: what a model is and what it does to a signal's size.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "info",
         abstract: "Describe a model (--model DIR) or a .wlc file.",
         discussion: "For a model: type, shapes, parameter counts, dimensionality reduction. For a .wlc file: its header."
     )

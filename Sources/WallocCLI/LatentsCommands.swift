@@ -5,6 +5,7 @@ import Walloc
 /// `walloc latents`: a signal or a whole dataset -> integer latents.
 struct Latents: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "latents",
         abstract: "Encode a signal or a dataset to integer latents (no entropy coding).",
         discussion: """
         walloc latents [--model DIR] INPUT.npy -o Y.npy: one signal (or image, audio or .wlc file: the \
@@ -257,6 +258,7 @@ struct LatentsMerge: ParsableCommand {
 /// `walloc reconstruct`: integer latents -> clamped signal.
 struct Reconstruct: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reconstruct",
         abstract: "Decode integer latents to the clamped reconstruction.",
         discussion: """
         LATENTS is a float32 .npy [latent_dim, h, w] or [latent_dim, l] (a leading batch dimension \

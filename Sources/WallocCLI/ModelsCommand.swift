@@ -5,6 +5,7 @@ import Walloc
 /// `walloc models`: the models `walloc decode` can find by fingerprint.
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "models",
         abstract: "List the models walloc finds (decode picks a file's model among them by fingerprint).",
         discussion: """
         Searched in order: the folders in WALLOC_MODELS (colon-separated), $XDG_DATA_HOME/walloc/models \

@@ -5,6 +5,7 @@ import Walloc
 /// `walloc train`: trains a codec on folders of images, audio or .npy tensors.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "train",
         abstract: "Train a codec on your own images, audio or .npy tensors.",
         discussion: """
         CONFIG is a training recipe (JSON): {"model": {config.json fields}, "training": {...}, \
