@@ -158,27 +158,38 @@ public struct Safetensors: Sendable {
         guard fd >= 0 else { throw WallocError("\(url.path): cannot be opened") }
         defer { close(fd) }
         do {
+            // Tensors are read concurrently (reading is mostly copying from the page cache and
+            // faulting in new memory), largest first.
+            let entries = header.entries.sorted { ($0.value.offsets.count, $0.key) > ($1.value.offsets.count, $1.key) }
+            let results = Locked([Result<Tensor, Error>?](repeating: nil, count: entries.count))
+            parallelFor(entries.count) { i in
+                let (name, e) = entries[i]
+                let r = Result { () throws -> Tensor in
+                    let count = e.shape.reduce(1, *)
+                    let offset = header.dataStart + e.offsets.lowerBound
+                    let values: [Float]
+                    if e.dtype == .f32, Int(littleEndian: 1) == 1 {
+                        values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                            try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                            initialized = count
+                        }
+                    } else {
+                        let bytes = try [UInt8](unsafeUninitializedCapacity: e.offsets.count) { buffer, initialized in
+                            try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                            initialized = e.offsets.count
+                        }
+                        values = bytes.withUnsafeBytes { convert($0, dtype: e.dtype, count: count) }
+                    }
+                    try checkIntegers(values, name: name, dtype: e.dtype)
+                    return Tensor(shape: e.shape, scalars: values)
+                }
+                results.withLock { $0[i] = r }
+            }
             var tensors = [String: Tensor]()
             var dtypes = [String: SafetensorsDType]()
-            for (name, e) in header.entries {
-                let count = e.shape.reduce(1, *)
-                let offset = header.dataStart + e.offsets.lowerBound
-                let values: [Float]
-                if e.dtype == .f32, Int(littleEndian: 1) == 1 {
-                    values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                        try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
-                        initialized = count
-                    }
-                } else {
-                    let bytes = try [UInt8](unsafeUninitializedCapacity: e.offsets.count) { buffer, initialized in
-                        try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: offset)
-                        initialized = e.offsets.count
-                    }
-                    values = bytes.withUnsafeBytes { convert($0, dtype: e.dtype, count: count) }
-                }
-                try checkIntegers(values, name: name, dtype: e.dtype)
-                tensors[name] = Tensor(shape: e.shape, scalars: values)
-                dtypes[name] = e.dtype
+            for (i, r) in results.withLock({ $0 }).enumerated() {
+                tensors[entries[i].key] = try r!.get()
+                dtypes[entries[i].key] = entries[i].value.dtype
             }
             return Safetensors(tensors: tensors, dtypes: dtypes, metadata: header.metadata)
         } catch let error as WallocError {
