@@ -84,7 +84,13 @@ enum Transpose {
             for x in columns { for ch in channels { to[x * c + ch] = BFloat16.from(from[ch * plane + x]) } }
         case .int8(let inverseScale):
             let to = dst.assumingMemoryBound(to: Int8.self) + row
-            for x in columns { for ch in channels { to[x * c + ch] = quantized(SIMD8(repeating: from[ch * plane + x]), inverseScale)[0] } }
+            for x in columns {
+                for ch in channels {
+                    // The scalar form of `quantized`: clamp, then round to nearest even.
+                    let y = min(127, max(-127, from[ch * plane + x] * inverseScale))
+                    to[x * c + ch] = Int8(y.rounded(.toNearestOrEven))
+                }
+            }
         }
     }
 
