@@ -19,6 +19,7 @@ enum OneDNN {
     /// The CPU engine, made once.
     nonisolated(unsafe) static let engine: dnnl_engine_t? = {
         var e: dnnl_engine_t?
+        singleThreaded()
         return dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success ? e : nil
     }()
 
@@ -31,6 +32,12 @@ enum OneDNN {
         guard dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
         return a
     }()
+
+    /// Keeps oneDNN on the calling thread, for creating primitives as for running them: an
+    /// OpenMP team it opened would spin after each parallel region on the cores Walloc's workers
+    /// use (the first decode of a process lost about 4 ms to it; OpenMP's settings are per
+    /// thread, so every thread that calls oneDNN sets this first).
+    static func singleThreaded() { omp_set_num_threads(1) }
 
     static let version: String = {
         guard let v = dnnl_version() else { return "?" }
@@ -137,6 +144,7 @@ struct ConvolutionShape: Hashable {
         }
         guard status == dnnl_success else { return nil }
         var pd: dnnl_primitive_desc_t?
+        OneDNN.singleThreaded()
         guard dnnl_primitive_desc_create(&pd, &cd, OneDNN.attributes, engine, nil) == dnnl_success else { return nil }
         return pd
     }
@@ -260,12 +268,23 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
             if int8 {
                 let per = weight.count / max(1, s.o)
                 var q = [Int8](repeating: 0, count: weight.count), sc = [Float](repeating: 1, count: s.o)
+                // Eight lanes at a time, as the inputs are (`Transpose.quantized`); the scalar
+                // loop took about 6 ms of the first decode of a process.
                 weight.withUnsafeBufferPointer { w in
-                    for o in 0..<s.o {
-                        let row = UnsafeBufferPointer(rebasing: w[(o * per)..<((o + 1) * per)])
-                        let m = row.reduce(Float(0)) { max($0, abs($1)) }
-                        if m > 0 && m.isFinite { sc[o] = m / 127 }
-                        for i in 0..<per { q[o * per + i] = Int8(max(-127, min(127, (row[i] / sc[o]).rounded()))) }
+                    q.withUnsafeMutableBufferPointer { qb in
+                        for o in 0..<s.o {
+                            let row = w.baseAddress! + o * per
+                            let m = Transpose.maximumMagnitude(row, samples: 1, channels: 1, rows: 1, cols: per, planeRows: 1)
+                            if m > 0 && m.isFinite { sc[o] = m / 127 }
+                            let inverse = 1 / sc[o], out = qb.baseAddress! + o * per
+                            var i = 0
+                            while i + 8 <= per {
+                                UnsafeMutableRawPointer(out + i).storeBytes(
+                                    of: Transpose.quantized(UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self), inverse), as: SIMD8<Int8>.self)
+                                i += 8
+                            }
+                            while i < per { out[i] = Transpose.quantized(SIMD8(repeating: row[i]), inverse)[0]; i += 1 }
+                        }
                     }
                 }
                 source = q
@@ -296,6 +315,7 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
         private static func reorder(_ from: inout dnnl_memory_desc_t, _ to: inout dnnl_memory_desc_t,
                                     _ engine: dnnl_engine_t) -> dnnl_primitive_t? {
             var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
+            OneDNN.singleThreaded()
             guard dnnl_reorder_primitive_desc_create(&pd, &from, engine, &to, engine, OneDNN.attributes) == dnnl_success, let pd else { return nil }
             defer { dnnl_primitive_desc_destroy(pd) }
             return dnnl_primitive_create(&p, pd) == dnnl_success ? p : nil
@@ -351,7 +371,7 @@ enum OneDNNCall {
         var stream: dnnl_stream_t?
         guard dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success, let stream else { return false }
         defer { dnnl_stream_destroy(stream) }
-        omp_set_num_threads(1)
+        OneDNN.singleThreaded()
         let list = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
         guard dnnl_primitive_execute(primitive, stream, Int32(list.count), list) == dnnl_success else { return false }
         return dnnl_stream_wait(stream) == dnnl_success

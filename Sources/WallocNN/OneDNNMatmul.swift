@@ -27,6 +27,7 @@ enum OneDNNMatmul {
             var md = dnnl_matmul_desc_t()
             guard dnnl_matmul_desc_init(&md, &a, &b, nil, &c) == dnnl_success else { return nil }
             var pd: dnnl_primitive_desc_t?, p: dnnl_primitive_t?
+            OneDNN.singleThreaded()
             guard dnnl_primitive_desc_create(&pd, &md, OneDNN.attributes, engine, nil) == dnnl_success, let pd else { return nil }
             defer { dnnl_primitive_desc_destroy(pd) }
             guard dnnl_primitive_create(&p, pd) == dnnl_success, let p else { return nil }

@@ -117,7 +117,8 @@ struct KernelTests {
     ]
 
     /// The int8 path's arithmetic in float: weights rounded per output channel, the input (one
-    /// piece) at one scale, an exact float32 convolution of those.
+    /// piece) at one scale (both as `x · (1 / s)` rounded to nearest even), an exact float32
+    /// convolution of those.
     static func int8Reference(_ conv: Conv2d, _ x: Tensor) -> Tensor {
         var q = conv
         let per = conv.weight.count / conv.outChannels
@@ -125,13 +126,13 @@ struct KernelTests {
         for o in 0..<conv.outChannels {
             let m = w[(o * per)..<((o + 1) * per)].map(abs).max() ?? 0
             let s = m > 0 ? m / 127 : 1
-            for i in (o * per)..<((o + 1) * per) { w[i] = (w[i] / s).rounded() * s }
+            for i in (o * per)..<((o + 1) * per) { w[i] = (w[i] * (1 / s)).rounded(.toNearestOrEven) * s }
         }
         q.weight = Tensor(shape: conv.weight.shape, scalars: w)
         q.parametersDidChange()
         let m = x.scalars.map(abs).max() ?? 0
         let s = m > 0 ? m / 127 : 1
-        return q(Tensor(shape: x.shape, scalars: x.scalars.map { ($0 / s).rounded() * s }))
+        return q(Tensor(shape: x.shape, scalars: x.scalars.map { ($0 * (1 / s)).rounded(.toNearestOrEven) * s }))
     }
 
     @Test("Conv2d at .int8: width-to-width 3x3 convolutions from int8 products (the same sums as float32 on rounded operands), other layers bf16",
