@@ -175,14 +175,11 @@ static int png_encode_body(png_structp png, png_infop info, png_ctx *c, const ui
     return 0;
 }
 
-int wm_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int bit_depth,
-                  uint8_t **out, size_t *out_size, char *error, size_t error_size) {
-    *out = NULL;
-    *out_size = 0;
-    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16)) {
-        set_error(error, error_size, "PNG holds 1-4 channels of 8 or 16 bits");
-        return -1;
-    }
+// Runs `body` on a fresh libpng writer into memory: `*out` is malloc'd on success.
+typedef int (*png_write_body)(png_structp png, png_infop info, png_ctx *c, const void *args);
+
+static int png_write_memory_image(png_write_body body, const void *args, uint8_t **out, size_t *out_size,
+                                  char *error, size_t error_size) {
     png_ctx c;
     memset(&c, 0, sizeof c);
     c.error = error;
@@ -194,7 +191,7 @@ int wm_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int ch
         set_error(error, error_size, "out of memory");
         return -1;
     }
-    int status = png_encode_body(png, info, &c, pixels, width, height, channels, bit_depth);
+    int status = body(png, info, &c, args);
     png_destroy_write_struct(&png, &info);
     free(c.rows);
     if (status == 0) {
@@ -204,6 +201,29 @@ int wm_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int ch
         free(c.out.bytes);
     }
     return status;
+}
+
+typedef struct {
+    const uint8_t *pixels;
+    uint32_t width, height;
+    int channels, bit_depth;
+} png_pixels_args;
+
+static int png_encode_pixels(png_structp png, png_infop info, png_ctx *c, const void *args) {
+    const png_pixels_args *a = args;
+    return png_encode_body(png, info, c, a->pixels, a->width, a->height, a->channels, a->bit_depth);
+}
+
+int wm_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int bit_depth,
+                  uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+    *out = NULL;
+    *out_size = 0;
+    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16)) {
+        set_error(error, error_size, "PNG holds 1-4 channels of 8 or 16 bits");
+        return -1;
+    }
+    png_pixels_args args = {pixels, width, height, channels, bit_depth};
+    return png_write_memory_image(png_encode_pixels, &args, out, out_size, error, error_size);
 }
 
 // ------------------------------------------------------------------------- PNG in pieces
@@ -267,6 +287,18 @@ static int png_encode_compressed_body(png_structp png, png_infop info, png_ctx *
     return 0;
 }
 
+typedef struct {
+    uint32_t width, height;
+    int channels;
+    const uint8_t *idat;
+    size_t idat_size;
+} png_idat_args;
+
+static int png_encode_idat(png_structp png, png_infop info, png_ctx *c, const void *args) {
+    const png_idat_args *a = args;
+    return png_encode_compressed_body(png, info, c, a->width, a->height, a->channels, a->idat, a->idat_size);
+}
+
 int wm_png_encode_compressed(uint32_t width, uint32_t height, int channels, const uint8_t *idat, size_t idat_size,
                              uint8_t **out, size_t *out_size, char *error, size_t error_size) {
     *out = NULL;
@@ -275,26 +307,8 @@ int wm_png_encode_compressed(uint32_t width, uint32_t height, int channels, cons
         set_error(error, error_size, "PNG holds 1-4 channels, and one IDAT chunk under 2 GB");
         return -1;
     }
-    png_ctx c;
-    memset(&c, 0, sizeof c);
-    c.error = error;
-    c.error_size = error_size;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &c, png_fail, png_ignore_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(&png, &info);
-        set_error(error, error_size, "out of memory");
-        return -1;
-    }
-    int status = png_encode_compressed_body(png, info, &c, width, height, channels, idat, idat_size);
-    png_destroy_write_struct(&png, &info);
-    if (status == 0) {
-        *out = c.out.bytes;
-        *out_size = c.out.size;
-    } else {
-        free(c.out.bytes);
-    }
-    return status;
+    png_idat_args args = {width, height, channels, idat, idat_size};
+    return png_write_memory_image(png_encode_idat, &args, out, out_size, error, error_size);
 }
 
 // --------------------------------------------------------------------------------------- JPEG

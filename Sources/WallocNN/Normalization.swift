@@ -44,6 +44,11 @@ public struct GroupNorm: Module {
     }
 
     public func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
+        normalized(x, silu: silu).output
+    }
+
+    /// The output and the per-(sample, group) statistics it used (for training's tape).
+    public func normalized(_ x: Tensor, silu: Bool = false) -> (output: Tensor, mean: [Float], rstd: [Float]) {
         precondition(x.rank >= 2 && x.shape[1] == channels, "GroupNorm expects [N, \(channels), ...], got \(x.shape)")
         let n = x.shape[0], c = channels, s = x.count / max(1, n * c), cpg = c / groups
         let (mean, rstd) = statistics(x)
@@ -70,7 +75,7 @@ public struct GroupNorm: Module {
                 }
             }
         }
-        return out
+        return (out, mean, rstd)
     }
 
     /// Sum of `count` floats: SIMD partial sums flushed to double every 4096 elements.

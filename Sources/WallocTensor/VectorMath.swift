@@ -46,18 +46,7 @@ public enum VectorMath {
     /// Applies `f` to every element of `buffer` in place, 16 lanes at a time.
     @inlinable @inline(__always)
     public static func map(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
-        var i = 0
-        while i + 16 <= count {
-            let p = UnsafeMutableRawPointer(buffer + i)
-            p.storeBytes(of: f(p.loadUnaligned(as: V.self)), as: V.self)
-            i += 16
-        }
-        if i < count {
-            var tail = V(repeating: 0)
-            for j in 0..<(count - i) { tail[j] = buffer[i + j] }
-            tail = f(tail)
-            for j in 0..<(count - i) { buffer[i + j] = tail[j] }
-        }
+        map(buffer, into: buffer, count: count, f)
     }
 
     /// Writes `f` of every element of `source` to `destination` (`count` elements each; they may

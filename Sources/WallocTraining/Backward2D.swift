@@ -11,37 +11,10 @@ public struct GroupNormTape: Sendable {
 }
 
 extension GroupNorm {
-    /// Training forward pass (optionally fused with SiLU) and its tape: one read of `x` for the
-    /// statistics, one read-and-write pass for the output (the same arithmetic as `callAsFunction`).
+    /// Training forward pass (optionally fused with SiLU) and its tape: `callAsFunction`'s output
+    /// with the statistics it used.
     public func forward(training x: Tensor, silu: Bool = false) -> (Tensor, GroupNormTape) {
-        precondition(x.rank >= 2 && x.shape[1] == channels, "GroupNorm expects [N, \(channels), ...], got \(x.shape)")
-        let (mean, rstd) = statistics(x)
-        let n = x.shape[0], c = channels, s = x.count / max(1, n * c), cpg = c / groups
-        var out = Tensor(uninitialized: x.shape)
-        x.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBufferPointer { ob in
-                weight.withUnsafeBufferPointer { wb in
-                    bias.withUnsafeBufferPointer { bb in
-                        parallelFor(n * groups) { grp in
-                            let sample = grp / groups, g0 = (grp % groups) * cpg
-                            for ch in g0..<(g0 + cpg) {
-                                let a = wb[ch] * rstd[grp], b = bb[ch] - mean[grp] * a
-                                let base = (sample * c + ch) * s
-                                let src = xb.baseAddress! + base, dst = ob.baseAddress! + base
-                                if silu {
-                                    VectorMath.map(src, into: dst, count: s) { v in
-                                        let y = v * a + b
-                                        return y / (1 + VectorMath.exp(-y))
-                                    }
-                                } else {
-                                    VectorMath.map(src, into: dst, count: s) { $0 * a + b }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let (out, mean, rstd) = normalized(x, silu: silu)
         return (out, GroupNormTape(input: x, mean: mean, rstd: rstd, silu: silu))
     }
 
@@ -170,22 +143,6 @@ extension VectorMath {
 
     @inline(__always)
     static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-
-    /// `out[i] = f(a[i])`, 16 lanes at a time (`out` may be `a`).
-    @inlinable @inline(__always)
-    static func map(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
-        var i = 0
-        while i + 16 <= count {
-            UnsafeMutableRawPointer(out + i).storeBytes(of: f(UnsafeRawPointer(a + i).loadUnaligned(as: V.self)), as: V.self)
-            i += 16
-        }
-        if i < count {
-            var t = V(repeating: 0)
-            for j in 0..<(count - i) { t[j] = a[i + j] }
-            let r = f(t)
-            for j in 0..<(count - i) { out[i + j] = r[j] }
-        }
-    }
 
     /// `out[i] = f(a[i], b[i])`, 16 lanes at a time.
     @inlinable @inline(__always)
