@@ -35,7 +35,7 @@ test: deps
 # so that it finishes; leaks of the libraries below Walloc are suppressed in
 # scripts/lsan-suppressions.txt), then the suites of the parallel kernels and coders under
 # ThreadSanitizer (.build-tsan; any report fails the run).
-TSAN_TESTS := WallocCodingTests|WallocTests\.(ParityTests|RoundTripTests|StreamingTests|WaveletTests|RateDistortionTests|DeterminismTests|VariableRateTests|DefaultModelTests|KernelTests|SmoothMarginTests|DownscaleTests)|WallocTrainingTests\.(ConvGradientTests|Layer1DGradientTests)
+TSAN_TESTS := WallocCodingTests|WallocTests\.(ParityTests|RoundTripTests|StreamingTests|WaveletTests|RateDistortionTests|DeterminismTests|VariableRateTests|DefaultModelTests|KernelTests|SmoothMarginTests|DownscaleTests)|WallocTrainingTests\.(ConvGradientTests|Layer1DGradientTests)|WallocMediaTests\.ImageRoundTripTests|WallocLearningTests\.FormatTests
 test-sanitized: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	$(SWIFT) test $(RELEASE) --sanitize=address --build-path .build-asan
