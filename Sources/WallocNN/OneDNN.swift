@@ -299,6 +299,12 @@ final class OneDNNConvolutionCache: @unchecked Sendable {
                       dnnl_memory_create(&plainMemory, &plain, engine, handle) == dnnl_success,
                       let plainMemory else { return false }
                 defer { dnnl_memory_destroy(plainMemory) }
+                // Zeroed first: for int8 weights the buffer ends in the per-channel compensation
+                // sums, which the reorder adds to rather than sets (reused, unzeroed memory gave
+                // a layer wrong sums now and then, and whole images decoded to noise).
+                var handle: UnsafeMutableRawPointer?
+                guard dnnl_memory_get_data_handle(packed, &handle) == dnnl_success, let handle else { return false }
+                handle.initializeMemory(as: UInt8.self, repeating: 0, count: dnnl_memory_desc_get_size(&wmd))
                 guard let r = PackedWeights.reorder(&plain, &wmd, engine) else { return false }
                 defer { dnnl_primitive_destroy(r) }
                 return OneDNNCall.run(r, [(argSrc, plainMemory), (argDst, packed!)])
@@ -383,13 +389,15 @@ extension Conv2d {
     ///
     /// The output rows are cut into pieces by shape alone (`Partition`), each computed by a
     /// single-threaded oneDNN convolution of the input rows it needs, on Walloc's workers: the
-    /// result does not depend on the thread count.
+    /// result does not depend on the thread count. Inside `Threading.serially` it is one piece.
     func oneDNNForward(_ x: Tensor, type: ConvolutionType) -> Tensor? {
         guard let engine = OneDNN.engine, OneDNN.fastFP32 else { return nil }
         let (kh, kw) = kernel
         let n = x.shape[0], h = x.shape[2], w = x.shape[3], d = dilation, ph = padding.h
         let (ho, wo) = outputSize(h, w)
-        let block = Partition.block(ho, minimum: 8)
+        // Inside `Threading.serially` (decoder tiles) the pieces would run one after another on
+        // this thread: one piece then, with fewer primitives to make and no rows read twice.
+        let block = Threading.isSerial ? ho : Partition.block(ho, minimum: 8)
         let pieces = (ho + block - 1) / block
         // Input rows [r0 - ph, r1 - ph + d(kh - 1)) give output rows [r0, r1); rows outside the
         // image are the padding.

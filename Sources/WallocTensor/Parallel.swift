@@ -28,6 +28,9 @@ public enum Threading {
         try serialScope.run(1, body)
     }
 
+    /// Whether the calling thread runs inside `serially` (whatever the thread count).
+    public static var isSerial: Bool { serialScope.value != nil }
+
     /// Set while the calling thread runs `serially`.
     private static let serialScope = ThreadScope()
 
