@@ -74,37 +74,33 @@ enum PNGJPEGCodec {
         guard pieces >= 2, h * rowBytes <= piecesLimit else { return nil }
         let rowsPer = (h + pieces - 1) / pieces
         let count = (h + rowsPer - 1) / rowsPer
-        var parts = [[UInt8]](repeating: [], count: count)
-        var checks = [UInt32](repeating: 0, count: count)
-        let failed = Locked(false)
+        func rows(_ i: Int) -> Range<Int> { (i * rowsPer)..<min(h, (i + 1) * rowsPer) }
+        // Each piece: its raw deflate stream and the Adler-32 of its filtered rows (nil: zlib failed).
+        let compressed = Locked([(bytes: [UInt8], adler: UInt32)?](repeating: nil, count: count))
         samples.withUnsafeBufferPointer { src in
-            let slots = Locked((parts, checks))
             parallelFor(count) { i in
-                let first = i * rowsPer, last = min(h, first + rowsPer), size = (last - first) * rowBytes
+                let r = rows(i), size = r.count * rowBytes
                 let filtered = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
                 defer { filtered.deallocate() }
-                wm_png_filter_rows(src.baseAddress, UInt32(w), Int32(c), UInt32(first), UInt32(last), filtered)
+                wm_png_filter_rows(src.baseAddress, UInt32(w), Int32(c), UInt32(r.lowerBound), UInt32(r.upperBound), filtered)
                 let bound = wm_png_deflate_bound(size)
                 var out = [UInt8](repeating: 0, count: bound)
                 let n = out.withUnsafeMutableBufferPointer { wm_png_deflate(filtered, size, i == count - 1 ? 1 : 0, $0.baseAddress, bound) }
-                let adler = wm_adler32(filtered, size)
-                guard n >= 0 else { failed.withLock { $0 = true }; return }
+                guard n >= 0 else { return }
                 out.removeLast(bound - n)
-                slots.withLock { $0.0[i] = out; $0.1[i] = adler }
+                let adler = wm_adler32(filtered, size)
+                compressed.withLock { $0[i] = (out, adler) }
             }
-            (parts, checks) = slots.withLock { $0 }
         }
-        if failed.withLock({ $0 }) { return nil }
+        let parts = compressed.withLock { $0 }.compactMap { $0 }
+        guard parts.count == count else { return nil }
         // zlib header (deflate, 32 KB window, fastest-level flags), the pieces, Adler-32 of all.
         var stream: [UInt8] = [0x78, 0x01]
-        stream.reserveCapacity(2 + parts.reduce(0) { $0 + $1.count } + 4)
-        var adler = checks[0]
-        for i in 0..<count {
-            stream += parts[i]
-            if i > 0 {
-                let rows = min(h, (i + 1) * rowsPer) - i * rowsPer
-                adler = wm_adler32_combine(adler, checks[i], rows * rowBytes)
-            }
+        stream.reserveCapacity(2 + parts.reduce(0) { $0 + $1.bytes.count } + 4)
+        var adler = parts[0].adler
+        for (i, part) in parts.enumerated() {
+            stream += part.bytes
+            if i > 0 { adler = wm_adler32_combine(adler, part.adler, rows(i).count * rowBytes) }
         }
         stream += [UInt8(adler >> 24), UInt8((adler >> 16) & 0xFF), UInt8((adler >> 8) & 0xFF), UInt8(adler & 0xFF)]
         return stream

@@ -94,10 +94,14 @@ public enum Kernels {
         code >= 2 ? Precision.allCases[code - 2] : processWide
     }
 
+    /// Whether `p` asks for reduced precision (`.auto`, `.bf16`, `.int8`): bf16 products where
+    /// the machine has them, else Winograd float32.
+    private static func reduces(_ p: Precision) -> Bool { p == .auto || p == .bf16 || p == .int8 }
+
     /// Whether `p` means bf16 on this machine (oneDNN with bf16 dot products); `.int8` runs
     /// everything but its int8 convolutions in bf16.
     private static func runsInBF16(_ p: Precision) -> Bool {
-        (p == .auto || p == .bf16 || p == .int8) && backend == .onednn && OneDNN.supportsBF16
+        reduces(p) && backend == .onednn && OneDNN.supportsBF16
     }
 
     /// Whether `p` means int8 width-to-width 3x3 convolutions on this machine.
@@ -108,7 +112,7 @@ public enum Kernels {
     /// Whether `p` means Winograd float32 on this machine: asked for, or `.auto`/`.bf16`/`.int8`
     /// without bf16.
     private static func runsWinograd(_ p: Precision) -> Bool {
-        p == .winograd || ((p == .auto || p == .bf16 || p == .int8) && !runsInBF16(p))
+        p == .winograd || (reduces(p) && !runsInBF16(p))
     }
 
     /// Whether the decoder network on the calling thread computes its 3x3 convolutions with

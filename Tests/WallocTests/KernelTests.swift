@@ -25,6 +25,14 @@ struct KernelTests {
         let n, ci, co, h, w, k, padding, dilation: Int
         let bias: Bool
         var testDescription: String { "n\(n) \(ci)->\(co) \(h)x\(w) k\(k) p\(padding) d\(dilation)\(bias ? "" : " no bias")" }
+
+        /// The case's layer (weights from `seed`) and a random input (from `inputSeed`).
+        func layer(seed: UInt64, inputSeed: UInt64) -> (Conv2d, Tensor) {
+            var initializer = ParameterInitializer(seed: seed)
+            let conv = Conv2d(inChannels: ci, outChannels: co, kernelSize: k, padding: padding, dilation: dilation,
+                              bias: bias, initializer: &initializer)
+            return (conv, KernelTests.random([n, ci, h, w], seed: inputSeed))
+        }
     }
 
     static let cases: [Case] = [
@@ -39,10 +47,7 @@ struct KernelTests {
 
     @Test("Conv2d: oneDNN fp32 equals BLAS, bf16 within bfloat16 precision, same bits on one thread as on all", arguments: cases)
     func convolution(_ c: Case) throws {
-        var initializer = ParameterInitializer(seed: 7)
-        let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.padding, dilation: c.dilation,
-                          bias: c.bias, initializer: &initializer)
-        let x = Self.random([c.n, c.ci, c.h, c.w], seed: 3)
+        let (conv, x) = c.layer(seed: 7, inputSeed: 3)
         let blas = conv(x)
         let fp32 = Kernels.decoding(precision: .fp32) { conv(x) }
         let bf16 = Kernels.decoding(precision: .bf16) { conv(x) }
@@ -73,10 +78,7 @@ struct KernelTests {
     @Test("Conv2d at .winograd: F(4x4, 3x3) within float32 rounding of the direct convolution, the same bits on one thread",
           arguments: winogradCases)
     func winograd(_ c: Case) throws {
-        var initializer = ParameterInitializer(seed: 17)
-        let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.padding, dilation: c.dilation,
-                          bias: c.bias, initializer: &initializer)
-        let x = Self.random([c.n, c.ci, c.h, c.w], seed: 4)
+        let (conv, x) = c.layer(seed: 17, inputSeed: 4)
         let direct = conv(x)
         let fast = Kernels.decoding(precision: .winograd) { conv(x) }
         #expect(fast.shape == direct.shape)
@@ -138,10 +140,7 @@ struct KernelTests {
     @Test("Conv2d at .int8: width-to-width 3x3 convolutions from int8 products (the same sums as float32 on rounded operands), other layers bf16",
           arguments: int8Cases)
     func int8(_ c: Case) throws {
-        var initializer = ParameterInitializer(seed: 23)
-        let conv = Conv2d(inChannels: c.ci, outChannels: c.co, kernelSize: c.k, padding: c.padding, dilation: c.dilation,
-                          bias: c.bias, initializer: &initializer)
-        let x = Self.random([c.n, c.ci, c.h, c.w], seed: 5)
+        let (conv, x) = c.layer(seed: 23, inputSeed: 5)
         let exact = conv(x)
         let int8 = Kernels.decoding(precision: .int8) { conv(x) }
         let bf16 = Kernels.decoding(precision: .bf16) { conv(x) }
